@@ -1,0 +1,26 @@
+# Synthetic planes by diffusion inpainting, for limited-data detection (see README.md).
+#
+# results/
+#   index/       scene and object tables, split, summary.json         (rules/scenes.smk)
+#   tiles/       crops/ background/ detect/{train,val,test}/ manifests (rules/tiles.smk)
+#   bank/        SAM/GrabCut masks, Canny edges, contact sheet         (rules/masks.smk)
+#   diffusion/   base, fine-tuned models, size classifier, cherry-picker (rules/diffusion.smk)
+#   inpaint/     synthetic planes on background tiles, per set/chunk   (rules/inpaint.smk)
+#   datasets/    one YOLO dataset per experiment                       (rules/datasets.smk)
+#   detect/      {arch}/{experiment}/seed{seed}/ trainings and metrics (rules/detect.smk)
+#   report/      AP tables and plots                                   (rules/report.smk)
+# resources/     inputs: the generated demo scenes, or your own data
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/scenes.smk"
+include: "rules/tiles.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

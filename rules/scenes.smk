@@ -1,0 +1,38 @@
+# Scenes -> index: the demo scene generator (when data.demo is set) and the scene/object index.
+
+
+if config["data"]["demo"]:
+
+    rule demo_scenes:
+        output:
+            xview_labels=config["data"]["xview"]["labels"],
+            xview_images=directory(config["data"]["xview"]["images"]),
+            dota_images=directory(config["data"]["dota"]["images"]),
+            dota_labels=directory(config["data"]["dota"]["labels"]),
+        params:
+            settings=get_settings("data"),
+        log:
+            "results/logs/demo_scenes.log",
+        conda:
+            "../envs/core.yaml"
+        shell:
+            "python -m workflow.demo_scenes --settings {params.settings:q} > {log} 2>&1"
+
+
+rule index:
+    input:
+        **get_scene_sources(),
+    output:
+        scenes="results/index/scenes.csv",
+        objects="results/index/objects.csv",
+        summary="results/index/summary.json",
+    params:
+        settings=get_settings("data", "classes", "split"),
+    log:
+        "results/logs/index.log",
+    conda:
+        "../envs/core.yaml"
+    shell:
+        "python -m workflow.scenes --settings {params.settings:q}"
+        " --scenes {output.scenes} --objects {output.objects} --summary {output.summary}"
+        " > {log} 2>&1"

@@ -1,0 +1,57 @@
+# Index -> tiles: plane-centred crops (diffusion data), plane-free background tiles (inpainting
+# targets) and detection tiles with YOLO labels. Three rules so that a changed detection tile
+# size does not retrain the diffusion models, and the reverse.
+
+
+rule crops:
+    input:
+        scenes="results/index/scenes.csv",
+        objects="results/index/objects.csv",
+    output:
+        manifest="results/tiles/crops/manifest.csv",
+    params:
+        settings=get_settings("tiling", "classes"),
+    log:
+        "results/logs/tiles/crops.log",
+    conda:
+        "../envs/core.yaml"
+    shell:
+        "python -m workflow.tiling crops --settings {params.settings:q}"
+        " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
+        " > {log} 2>&1"
+
+
+rule background_tiles:
+    input:
+        scenes="results/index/scenes.csv",
+        objects="results/index/objects.csv",
+    output:
+        manifest="results/tiles/background/manifest.csv",
+    params:
+        settings=get_settings("tiling", "classes"),
+    log:
+        "results/logs/tiles/background.log",
+    conda:
+        "../envs/core.yaml"
+    shell:
+        "python -m workflow.tiling background --settings {params.settings:q}"
+        " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
+        " > {log} 2>&1"
+
+
+rule detect_tiles:
+    input:
+        scenes="results/index/scenes.csv",
+        objects="results/index/objects.csv",
+    output:
+        manifest="results/tiles/detect/manifest.csv",
+    params:
+        settings=get_settings("tiling", "classes"),
+    log:
+        "results/logs/tiles/detect.log",
+    conda:
+        "../envs/core.yaml"
+    shell:
+        "python -m workflow.tiling detect --settings {params.settings:q}"
+        " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
+        " > {log} 2>&1"

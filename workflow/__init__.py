@@ -1,0 +1,1 @@
+"""Diffusion-inpainted synthetic planes for limited-data detection: one module per stage."""
