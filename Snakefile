@@ -18,6 +18,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/scenes.smk"
 include: "rules/tiles.smk"
+include: "rules/inpaint.smk"
 
 
 rule all:

@@ -1,4 +1,5 @@
 # Shared helpers: config validation, settings passed to modules, target lists.
+import ast
 import json
 from pathlib import Path
 
@@ -77,4 +78,69 @@ def get_final_outputs():
         "results/tiles/crops/manifest.csv",
         "results/tiles/background/manifest.csv",
         "results/tiles/detect/manifest.csv",
+        *expand("results/inpaint/{set}/manifest.csv", set=config["inpaint"]["sets"]),
+        *expand("results/inpaint/{set}/contact_sheet.png", set=config["inpaint"]["sets"]),
     ]
+
+
+# --- Code inputs (engineer G) ----------------------------------------------------------------
+# Snakemake reruns a job when its shell command changes, not when the Python module it calls
+# changes. Rules therefore list their modules' source files as input: `code=get_code("workflow.x")`.
+
+
+def get_code(*modules):
+    """Source files of these `workflow` modules and of every `workflow` module they import.
+
+    Follows imports (absolute and relative) transitively and adds the packages' __init__.py
+    files, so an edit anywhere in a stage's code reruns that stage and what depends on it.
+    Paths are relative to the working directory when the code lies under it.
+    """
+    root = Path(workflow.basedir).resolve()
+    found, todo = {}, list(modules)
+    while todo:
+        name = todo.pop()
+        path = _module_file(root, name)
+        if path is None:
+            if name in modules:
+                raise ValueError(f"get_code: no module {name!r} under {root / 'workflow'}")
+            continue  # `from workflow.x import name`: name is an attribute, not a module
+        if name in found:
+            continue
+        found[name] = path
+        parents = name.split(".")
+        todo += [".".join(parents[:i]) for i in range(1, len(parents))]
+        todo += _workflow_imports(path, name)
+    return sorted(_workdir_relative(path) for path in found.values())
+
+
+def _module_file(root, name):
+    """The .py file of a dotted module name under `root`, or None."""
+    base = root.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _workflow_imports(path, name):
+    """Dotted names of the `workflow` modules (and candidate submodules) a file imports."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    return [n for n in names if n == "workflow" or n.startswith("workflow.")]
+
+
+def _workdir_relative(path):
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,178 @@
+"""Benchmark of the detection tiling on one large GeoTIFF (issue 2, item 8).
+
+    .venv/bin/python bench/tiling.py [--size 16384] [--tile 512] [--overlap 64] [--repeats 2]
+
+Writes a tiled, deflate-compressed RGB GeoTIFF of size x size px strip by strip (the bench never
+holds the scene either), with a few labelled objects, then times in separate subprocesses (so
+each peak RSS is clean):
+  - ours: `workflow.tiling.make_tiles("detect", ...)` (index checks, labels, manifest included);
+  - bare: a rasterio windowed read + cv2 PNG write loop over the same windows.
+Prints tiles per second of both and their ratio (goal >= 0.8), and our peak RSS against the
+scene's size in memory, size * size * 3 bytes (goal < 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+STRIP = 512  # rows generated and written at a time
+
+
+def scene_strip(y0: int, rows: int, width: int, rng) -> np.ndarray:
+    """(3, rows, width) uint8: smooth fields (tarmac, grass) with sensor-like noise."""
+    y = np.arange(y0, y0 + rows, dtype=np.float32)[:, None]
+    x = np.arange(width, dtype=np.float32)[None, :]
+    field = 110 + 40 * np.sin(x / 310.0) * np.cos(y / 270.0)
+    noise = rng.normal(0, 4, (3, rows, width)).astype(np.float32)
+    tint = np.array([1.0, 1.1, 0.9], np.float32)[:, None, None]
+    return np.clip(field[None] * tint + noise, 0, 255).astype(np.uint8)
+
+
+def write_scene(path: Path, size: int, objects: list[dict]) -> None:
+    import rasterio
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(0)
+    profile = dict(driver="GTiff", width=size, height=size, count=3, dtype="uint8", tiled=True,
+                   blockxsize=512, blockysize=512, compress="deflate", crs="EPSG:4326",
+                   transform=rasterio.Affine(1e-6, 0, 10.0, 0, -1e-6, 50.0))
+    with rasterio.open(path, "w", **profile) as dst:
+        for y0 in range(0, size, STRIP):
+            rows = min(STRIP, size - y0)
+            strip = scene_strip(y0, rows, size, rng)
+            for obj in objects:  # paint the boxes that cross this strip
+                top, bottom = max(int(obj["ymin"]), y0), min(int(obj["ymax"]), y0 + rows)
+                if top < bottom:
+                    strip[:, top - y0:bottom - y0, int(obj["xmin"]):int(obj["xmax"])] = 220
+            dst.write(strip, window=Window(0, y0, size, rows))
+
+
+def make_index(work: Path, size: int) -> None:
+    """scenes.csv with the one scene and objects.csv with a few objects of every class."""
+    import pandas as pd
+    import yaml
+
+    from workflow.scenes import OBJECT_COLUMNS, SCENE_COLUMNS
+
+    names = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["classes"]["names"]
+    rng = np.random.default_rng(1)
+    objects = []
+    for i in range(24):
+        w, h = rng.integers(12, 80, 2)
+        x, y = rng.integers(0, size - 80, 2)
+        objects.append(dict(object_id=i, scene_id="xview_bench", source_label="x",
+                            class_name=names[i % len(names)], class_id=i % len(names),
+                            xmin=float(x), ymin=float(y), xmax=float(x + w), ymax=float(y + h),
+                            clipped=False, difficult=0))
+    write_scene(work / "scene.tif", size, objects)
+    scene = dict(scene_id="xview_bench", source="xview", image_path=str(work / "scene.tif"),
+                 width=size, height=size, split="train", n_objects=len(objects),
+                 n_target=sum(o["class_id"] == 0 for o in objects))
+    pd.DataFrame([scene], columns=SCENE_COLUMNS).to_csv(work / "scenes.csv", index=False)
+    pd.DataFrame(objects, columns=OBJECT_COLUMNS).to_csv(work / "objects.csv", index=False)
+
+
+def settings_json(tile: int, overlap: int) -> str:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    tiling = dict(config["tiling"], detect_size=tile, detect_overlap=overlap)
+    return json.dumps({"tiling": tiling, "classes": config["classes"]})
+
+
+def run_ours(work: Path, tile: int, overlap: int) -> int:
+    from workflow.tiling import make_tiles, settings_from_json
+
+    settings = settings_from_json(settings_json(tile, overlap))
+    table = make_tiles("detect", work / "scenes.csv", work / "objects.csv", settings,
+                       work / "ours" / "manifest.csv")
+    return len(table)
+
+
+def run_bare(work: Path, tile: int, overlap: int) -> int:
+    import cv2
+    import rasterio
+    from rasterio.windows import Window
+
+    from workflow.windows import grid_windows
+
+    out = work / "bare"
+    out.mkdir()
+    with rasterio.open(work / "scene.tif") as src:
+        windows = grid_windows(src.width, src.height, tile, tile - overlap)
+        for x0, y0 in windows:
+            data = src.read(window=Window(x0, y0, tile, tile), boundless=False)
+            cv2.imwrite(str(out / f"{x0}_{y0}.png"), cv2.cvtColor(data.transpose(1, 2, 0), cv2.COLOR_RGB2BGR))
+    return len(windows)
+
+
+def measure(variant: str, work: Path, tile: int, overlap: int) -> None:
+    """Child process: run one variant, print JSON (tiles, seconds, peak RSS in bytes)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    start = time.perf_counter()
+    tiles = {"ours": run_ours, "bare": run_bare}[variant](work, tile, overlap)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"tiles": tiles, "seconds": seconds, "peak_rss": peak}))
+
+
+def child(variant: str, work: Path, args) -> dict:
+    for folder in ("ours", "bare"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+    command = [sys.executable, __file__, "--child", variant, "--work", str(work),
+               "--tile", str(args.tile), "--overlap", str(args.overlap)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=16384)
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--child", choices=["ours", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.child:
+        measure(args.child, args.work, args.tile, args.overlap)
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench_tiling_"))
+    try:
+        start = time.perf_counter()
+        make_index(work, args.size)
+        print(f"scene {args.size} x {args.size} px written in {time.perf_counter() - start:.1f} s "
+              f"({(work / 'scene.tif').stat().st_size / 2**20:.0f} MiB on disk)")
+        best = {}
+        for _ in range(args.repeats):  # alternate, keep the best of each (a shared machine)
+            for variant in ("bare", "ours"):
+                result = child(variant, work, args)
+                rate = result["tiles"] / result["seconds"]
+                print(f"  {variant}: {result['tiles']} tiles in {result['seconds']:.1f} s "
+                      f"({rate:.1f} tiles/s), peak RSS {result['peak_rss'] / 2**20:.0f} MiB")
+                if variant not in best or rate > best[variant][0]:
+                    best[variant] = (rate, result["peak_rss"])
+        scene_bytes = args.size * args.size * 3
+        print(f"tiles/s ratio ours / bare: {best['ours'][0] / best['bare'][0]:.2f} (goal >= 0.8)")
+        print(f"peak RSS ours / scene in memory: {best['ours'][1] / 2**20:.0f} MiB / "
+              f"{scene_bytes / 2**20:.0f} MiB = {best['ours'][1] / scene_bytes:.2f} (goal < 0.5)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

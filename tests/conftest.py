@@ -1,0 +1,41 @@
+"""Shared fixtures: the tiny workflow, run once per test session, and a SLURM cluster.
+
+`tiny_workflow` is a private copy of the workflow (tests/snakemake_run.py) in which
+`snakemake --profile config/profiles/workstation --cores 2` has run the tiny configuration
+(config/config.yaml + tests/configs/tiny.yaml) to the end. Tests read it or dry-run against it;
+a test that changes files works on `tiny_copy`, a fresh copy of the finished tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from slurm_cluster import SlurmCluster, missing_reason
+from snakemake_run import TINY, copy_workflow, snakemake
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    snakemake(workdir, "--profile", "config/profiles/workstation", "--cores", "2", *TINY)
+    return workdir
+
+
+@pytest.fixture
+def tiny_copy(tiny_workflow, tmp_path):
+    """A copy of the finished tiny tree (results, resources, .snakemake metadata, mtimes kept)."""
+    dest = tmp_path / "tiny"
+    shutil.copytree(tiny_workflow, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """munged + slurmctld + slurmd on loopback, stopped by process id after the session."""
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with SlurmCluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster

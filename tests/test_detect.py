@@ -1,0 +1,110 @@
+"""Detector training helpers: metrics by class index, the focal criterion, one real training."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+import yaml
+from yolo_fixtures import NAMES, write_detect_tiles
+
+from workflow import detect
+
+NAMES_BY_ID = dict(enumerate(NAMES))
+
+
+def fake_metrics(index, ap50, ap):
+    """The attributes of ultralytics' DetMetrics that target_metrics reads."""
+    n = len(index)
+    box = types.SimpleNamespace(ap50=np.array(ap50), ap=np.array(ap), p=np.linspace(0.1, 0.4, n),
+                                r=np.linspace(0.5, 0.8, n))
+    return types.SimpleNamespace(ap_class_index=np.array(index), box=box)
+
+
+def test_target_ap_is_read_by_class_index_not_position():
+    # plane (id 0) is the second class evaluated; position 0 holds car (id 1)
+    metrics = fake_metrics([1, 0, 3], ap50=[0.9, 0.6, 0.3], ap=[0.5, 0.25, 0.1])
+    result = detect.target_metrics(metrics, NAMES_BY_ID, "plane")
+    assert (result["ap50"], result["ap50_95"]) == (0.6, 0.25)
+    assert result["precision"] == pytest.approx(0.25) and result["recall"] == pytest.approx(0.65)
+    assert result["per_class"]["car"]["ap50"] == 0.9
+    assert set(result["per_class"]) == {"plane", "car", "boat"}
+
+
+def test_a_test_split_without_the_target_is_an_error():
+    with pytest.raises(ValueError, match="no 'plane'"):
+        detect.target_metrics(fake_metrics([1, 2], [0.5, 0.5], [0.2, 0.2]), NAMES_BY_ID, "plane")
+
+
+def test_train_settings_pin_the_optimizer():
+    with pytest.raises(ValueError, match="optimizer"):
+        detect.TrainSettings(epochs=1, imgsz=64, batch=2, optimizer="auto", lr0=0.01)
+
+
+@pytest.fixture(scope="module")
+def model_and_batch():
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(0)
+    model = DetectionModel("yolov8n.yaml", nc=len(NAMES), verbose=False)
+    model.args = get_cfg()
+    batch = {
+        "img": torch.rand(2, 3, 64, 64),
+        "batch_idx": torch.tensor([0.0, 0.0, 1.0]),
+        "cls": torch.tensor([[0.0], [1.0], [0.0]]),
+        "bboxes": torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.7, 0.6, 0.1, 0.1], [0.5, 0.5, 0.4, 0.3]]),
+    }
+    return model, batch
+
+
+def cls_loss(model, batch, criterion):
+    model.criterion = criterion
+    _, items = model.loss(batch)
+    return float(items["cls_loss"]), float(items["box_loss"])
+
+
+def test_focal_loss_with_gamma_and_alpha_zero_is_ultralytics_bce(model_and_batch):
+    from ultralytics.utils.loss import v8DetectionLoss
+
+    model, batch = model_and_batch
+    focal = detect.focal_loss_class()
+    plain = cls_loss(model, batch, v8DetectionLoss(model))
+    same = cls_loss(model, batch, focal(model, gamma=0.0, alpha=0.0))
+    down = cls_loss(model, batch, focal(model, gamma=2.0, alpha=0.25))
+    assert same == pytest.approx(plain, rel=1e-5)
+    assert down[0] < 0.5 * plain[0]  # easy negatives are down-weighted by (1 - p_t) ** gamma
+    assert down[1] == pytest.approx(plain[1], rel=1e-5)  # the box term is untouched
+
+
+def test_offline_environment_places_a_font(tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_OFFLINE", "0")
+    monkeypatch.setenv("YOLO_CONFIG_DIR", "")
+    font = detect.offline_environment(tmp_path / "cfg")
+    assert font == (tmp_path / "cfg" / "Ultralytics" / "Arial.ttf").resolve()
+    assert font.read_bytes()[:4] == b"\x00\x01\x00\x00"  # a TrueType file
+
+
+@pytest.mark.slow
+def test_one_epoch_training_writes_metrics(tmp_path):
+    from workflow import datasets
+
+    tiles = write_detect_tiles(tmp_path / "tiles", {"train": [1, 2, 1, 0], "val": [1, 1], "test": [1, 2]})
+    settings = {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0,
+                "experiment": {"kind": "baseline"}}
+    datasets.main(["--settings", json.dumps(settings), "--experiment", "baseline",
+                   "--detect-tiles", str(tiles), "--out", str(tmp_path / "ds")])
+    train = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01, "focal_gamma": 1.5,
+             "mosaic": 0.0, "warmup_epochs": 0}
+    out = tmp_path / "run"
+    detect.main(["--settings", json.dumps({"train": train, "target": "plane"}),
+                 "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "0",
+                 "--experiment", "baseline", "--config-dir", str(tmp_path / "cfg"), "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "weights" / "best.pt").exists() and (out / "results.csv").exists()
+    assert metrics["target"] == "plane" and 0 <= metrics["ap50"] <= 1
+    assert metrics["seed"] == 0 and metrics["family"] == "YOLOv8"
+    assert metrics["loss"].startswith("focal(gamma=1.5")
+    assert metrics["criterion"] == "FocalDetectionLoss"
+    assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"

@@ -1,0 +1,89 @@
+"""The tiny workflow through the `slurm` executor on a real single-node SLURM (slurm_cluster.py).
+
+The profile is config/profiles/slurm/config.yaml with what differs on this test cluster:
+its one partition, small memory requests, no GPU (`gpu: 0` for the GPU rules, which would
+otherwise be rejected), status through squeue (no accounting here), quick status checks.
+The jobs must have gone through the controller: every job Snakemake submitted has a SLURM job
+id that `scontrol` reports as COMPLETED (MinJobAge=600 keeps finished jobs there).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from smk_rules import REPO, read_rules
+from snakemake_run import TINY, copy_workflow, job_counts, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+# Targets run through SLURM: the whole tiny workflow (rule all). If it grows too slow for CI,
+# name a subset here (for example the bank and diffusion outputs) and say so in the docstring.
+TARGETS: list[str] = []
+TEST_RESOURCES = {"slurm_partition": "debug", "mem_mb": 2000, "runtime": 30}
+
+
+def loopback_profile(profile_file=REPO / "config/profiles/slurm/config.yaml") -> dict:
+    """The repository's SLURM profile, adapted to the loopback test cluster."""
+    profile = yaml.safe_load(profile_file.read_text())
+    assert profile["executor"] == "slurm"
+    profile["default-resources"] = {**profile.get("default-resources", {}), **TEST_RESOURCES}
+    set_resources = profile.get("set-resources") or {}
+    for rule in read_rules().values():
+        if rule.uses_gpu:
+            set_resources.setdefault(rule.name, {})["gpu"] = 0  # no GPU on the test node
+    for name, resources in set_resources.items():
+        resources.update(TEST_RESOURCES)
+        resources.pop("gres", None)
+        resources.pop("gpu_model", None)
+    profile["set-resources"] = set_resources
+    profile.update(
+        {
+            "slurm-status-command": "squeue",
+            "slurm-no-account": True,
+            "slurm-init-seconds-before-status-checks": 2,
+            "latency-wait": 5,
+            "retries": 0,
+            "jobs": 4,
+        }
+    )
+    return profile
+
+
+def slurm_job_ids(log: str) -> list[str]:
+    """SLURM job ids from Snakemake's `... submitted with SLURM jobid N` lines."""
+    return re.findall(r"SLURM jobid (\d+)", log)
+
+
+def job_state(job_id: str, env: dict) -> str:
+    out = subprocess.run(
+        ["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True
+    ).stdout
+    match = re.search(r"JobState=(\w+)", out)
+    return match.group(1) if match else f"unknown ({out.strip() or 'no record'})"
+
+
+def test_tiny_workflow_runs_through_slurm(slurm_cluster, tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    profile_dir = tmp_path / "profile"
+    profile_dir.mkdir()
+    (profile_dir / "config.yaml").write_text(yaml.safe_dump(loopback_profile()))
+
+    result = snakemake(workdir, "--profile", str(profile_dir), *TINY, *TARGETS, timeout=1500)
+    log = result.stdout + result.stderr
+    ran = job_counts(log)
+    ran.pop("all", None)
+    ids = slurm_job_ids(log)
+    assert ran, f"no jobs ran:\n{log[-3000:]}"
+    assert len(ids) == sum(ran.values()), f"{sum(ran.values())} jobs but SLURM ids {ids}"
+    states = {job_id: job_state(job_id, slurm_cluster.env()) for job_id in ids}
+    assert set(states.values()) == {"COMPLETED"}, f"SLURM job states: {states}"
+    controller_log = slurm_cluster.controller_log.read_text()
+    for job_id in ids:
+        assert f"JobId={job_id}" in controller_log, f"slurmctld never saw job {job_id}"
+    # The outputs are there and complete: nothing left to do.
+    dry = snakemake(workdir, "-n", *TINY, *TARGETS)
+    assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -1,0 +1,175 @@
+"""A resumable training loop shared by the diffusion models and the classifiers.
+
+Everything random flows from three states saved in the training state every `checkpoint_every`
+steps: the numpy Generator of the data (batch order, windows, flips, Canny thresholds), the torch
+Generator of the loss (timesteps, noise) and torch's global RNG (dropout). Restoring them with the
+model, optimizer, EMA and loss history makes a resumed run continue exactly as an uninterrupted
+one: the same weights at the same step, bit for bit on the same machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from workflow.diffusion import checkpoint
+from workflow.io import atomic_path, write_csv
+
+log = logging.getLogger(__name__)
+
+# Exit status of a run stopped on purpose by --stop-after (the training state is kept).
+STOPPED_EXIT_CODE = 75
+
+# batch_fn(data_rng) -> batch; loss_fn(model, batch, loss_generator) -> (scalar loss, metrics).
+BatchFn = Callable[[np.random.Generator], Any]
+LossFn = Callable[[nn.Module, Any, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    iterations: int
+    lr: float
+    accumulation: int = 1
+    ema: float | None = None
+    checkpoint_every: int = 100
+
+
+@dataclasses.dataclass
+class LoopResult:
+    step: int
+    history: list[dict[str, float]]
+    ema: dict[str, torch.Tensor] | None
+
+    def export_state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """The model's state dict with the EMA weights in place of the trained ones, if any."""
+        state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+        state.update(self.ema or {})
+        return state
+
+
+class Stopped(Exception):
+    """Raised when --stop-after is reached (a deliberate interruption for testing resume)."""
+
+
+def _rng_states(data_rng: np.random.Generator, loss_gen: torch.Generator) -> dict[str, Any]:
+    states = dict(numpy=data_rng.bit_generator.state, loss=loss_gen.get_state(), torch=torch.get_rng_state())
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_rng(states: dict[str, Any], data_rng: np.random.Generator, loss_gen: torch.Generator) -> None:
+    data_rng.bit_generator.state = states["numpy"]
+    loss_gen.set_state(states["loss"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _try_resume(state_path, model, optimizer, config, seed, data_rng, loss_gen):
+    """Load a matching training state; returns (step, history, ema) or None to start fresh."""
+    if state_path is None or not Path(state_path).is_file():
+        return None
+    state = checkpoint.load(state_path)
+    if state.get("config") != config or state.get("seed") != seed:
+        log.warning("training state %s was made with other settings or seed; starting over", state_path)
+        return None
+    model.load_state_dict(state["model"], strict=True)
+    optimizer.load_state_dict(state["optimizer"])
+    _restore_rng(state["rng"], data_rng, loss_gen)
+    log.info("resumed from %s at step %d", state_path, state["step"])
+    return state["step"], list(state["history"]), state["ema"]
+
+
+def _save_state(path, model, optimizer, ema, step, history, config, seed, data_rng, loss_gen) -> None:
+    checkpoint.save(path, dict(
+        model=model.state_dict(), optimizer=optimizer.state_dict(), ema=ema, step=step, history=history,
+        rng=_rng_states(data_rng, loss_gen), config=config, seed=seed,
+    ))
+
+
+def _update_ema(ema: dict[str, torch.Tensor], model: nn.Module, rate: float) -> None:
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name in ema:
+                ema[name].mul_(rate).add_(parameter.detach(), alpha=1 - rate)
+
+
+def train(model: nn.Module, parameters: list[nn.Parameter], batch_fn: BatchFn, loss_fn: LossFn,
+          settings: LoopSettings, config: dict, seed: int, state_path: str | Path | None,
+          device: torch.device, stop_after: int | None = None) -> LoopResult:
+    """Adam on `parameters` for settings.iterations steps of settings.accumulation micro-batches.
+
+    Seeds the data and loss generators from `seed` (or restores them from `state_path`), saves
+    the training state every checkpoint_every steps, and raises Stopped after step `stop_after`.
+    """
+    torch.manual_seed(seed)
+    data_rng = np.random.default_rng(seed)
+    loss_gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(parameters, lr=settings.lr)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    resumed = _try_resume(state_path, model, optimizer, config, seed, data_rng, loss_gen)
+    step, history, ema = resumed or (0, [], None)
+    if settings.ema is not None and ema is None:
+        ema = {name: p.detach().clone() for name, p in model.named_parameters() if name in trainable}
+    model.train()
+    bar = tqdm(total=settings.iterations, initial=step, file=sys.stderr, mininterval=10, desc="train")
+    while step < settings.iterations:
+        totals: dict[str, float] = {}
+        for _ in range(settings.accumulation):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss, metrics = loss_fn(model, batch_fn(data_rng), loss_gen)
+            (loss / settings.accumulation).backward()
+            for key, value in metrics.items():
+                totals[key] = totals.get(key, 0.0) + value / settings.accumulation
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            _update_ema(ema, model, settings.ema)
+        step += 1
+        history.append({"step": step, **totals})
+        bar.update(1)
+        bar.set_postfix(loss=f"{totals.get('loss', float('nan')):.4f}", refresh=False)
+        if state_path is not None and (step % settings.checkpoint_every == 0 or step == stop_after):
+            _save_state(state_path, model, optimizer, ema, step, history, config, seed, data_rng, loss_gen)
+        if step == stop_after and step < settings.iterations:
+            bar.close()
+            raise Stopped(f"stopped after step {step} as asked; the training state is in {state_path}")
+    bar.close()
+    return LoopResult(step=step, history=history, ema=ema)
+
+
+def write_loss(history: list[dict[str, float]], csv_path: str | Path, png_path: str | Path | None) -> None:
+    """The loss history as CSV (one row per step) and, optionally, a curve PNG (matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frame = pd.DataFrame(history)
+    write_csv(csv_path, frame)
+    if png_path is None:
+        return
+    columns = [c for c in frame.columns if c != "step"]
+    fig, axes = plt.subplots(len(columns), 1, figsize=(6, 2.2 * len(columns)), dpi=100, sharex=True, squeeze=False)
+    for ax, column in zip(axes[:, 0], columns):
+        ax.plot(frame["step"], frame[column], linewidth=0.6, alpha=0.5)
+        smooth = frame[column].rolling(max(1, len(frame) // 20), min_periods=1).mean()
+        ax.plot(frame["step"], smooth, color=ax.lines[-1].get_color(), linewidth=1.8)
+        ax.set_ylabel(column)
+        if (frame[column] > 0).all():
+            ax.set_yscale("log")
+    axes[-1, 0].set_xlabel("step")
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,202 @@
+"""Train the diffusion U-Net: `pretrain` a base model on tiles, or `finetune` one on the plane bank.
+
+    python -m workflow.diffusion.train pretrain --settings JSON --tiles results/tiles/detect/manifest.csv \
+        --model M.pt --loss-csv L.csv --loss-png L.png --samples S.png --state STATE.pt
+    python -m workflow.diffusion.train finetune --settings JSON --bank results/bank/manifest.csv \
+        --base BASE.pt --model M.pt --loss-csv L.csv --loss-png L.png --samples S.png --state STATE.pt
+
+--settings: the `diffusion` keys preset, schedule, steps, vlb_weight, seed, the stage's section
+(`pretrain` or `finetune`) and, for finetune, `condition` (none | canny | mask). Loss: the hybrid
+L_simple + lambda * L_vlb (workflow.diffusion.losses), Adam, uniform timesteps (method report
+annex G.1). Resumes from --state after a kill; --stop-after N stops after step N (for tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import numpy as np
+import torch
+
+from workflow import runtime
+from workflow.diffusion import checkpoint, gaussian, loop
+from workflow.diffusion.data import PlaneBank, TileWindows
+from workflow.diffusion.losses import hybrid_loss, sample_timesteps_uniform
+from workflow.io import write_png
+
+log = runtime.setup_logging("workflow.diffusion.train")
+
+
+@dataclasses.dataclass(frozen=True)
+class StageSettings:
+    iterations: int
+    batch_size: int
+    accumulation: int
+    lr: float
+    ema: float | None
+    checkpoint_every: int
+    sample_grid: int
+    sample_steps: int
+    mode: str | None = None  # finetune only: full | attention | attention_adapter
+    oversample_small: bool = False  # finetune only
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    preset: str
+    schedule: str
+    steps: int
+    vlb_weight: float
+    seed: int
+    stage: StageSettings
+    condition: str = "none"
+
+
+def parse_settings(text: str, stage: str) -> TrainSettings:
+    """The --settings JSON of `stage` (pretrain | finetune) as a frozen dataclass."""
+    values = runtime.parse_settings(text)
+    known = {"preset", "schedule", "steps", "vlb_weight", "seed", stage} | ({"condition"} if stage == "finetune" else set())
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"config key 'diffusion.{unknown[0]}': unknown for {stage}; allowed: {sorted(known)}")
+    if stage not in values:
+        raise ValueError(f"config key 'diffusion.{stage}': missing")
+    section = runtime.from_dict(StageSettings, values[stage], f"diffusion.{stage}")
+    if stage == "finetune" and section.mode is None:
+        raise ValueError("config key 'diffusion.finetune.mode': missing")
+    common = {k: values[k] for k in known - {stage} if k in values}
+    return runtime.from_dict(TrainSettings, {**common, "stage": section}, "diffusion")
+
+
+def make_loss_fn(d: gaussian.GaussianDiffusion, vlb_weight: float, device: torch.device) -> loop.LossFn:
+    """Hybrid loss on a batch (x0 (B, 3, S, S), cond or None) at uniform timesteps."""
+
+    def loss_fn(model, batch, generator):
+        x0, cond = batch
+        t = sample_timesteps_uniform(d.num_timesteps, len(x0), generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+        x_t = gaussian.q_sample(d, x0, t, noise)
+        output = model(x_t, t, cond=None if cond is None else cond.to(device)).float()
+        terms = hybrid_loss(d, output, x0, x_t, t, noise, vlb_weight)
+        return terms["loss"].mean(), {name: value.mean().item() for name, value in terms.items()}
+
+    return loss_fn
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) in [-1, 1] -> (B, H, W, 3) uint8 (one channel repeated)."""
+    images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    if images.shape[1] == 1:
+        images = images.repeat(1, 3, 1, 1)
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> one (rows * (H + pad) + pad, ...) uint8 grid on a white ground."""
+    n, h, w, _ = images.shape
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        y, x = pad + (i // columns) * (h + pad), pad + (i % columns) * (w + pad)
+        grid[y : y + h, x : x + w] = image
+    return grid
+
+
+def sample_grid(model, settings: TrainSettings, cond: torch.Tensor | None, device) -> np.ndarray:
+    """DDPM samples over `sample_steps` respaced steps, seeded by the run's seed; a conditioned
+    model's grid alternates rows of conditions and the samples drawn from them."""
+    d = gaussian.make_diffusion(settings.schedule, settings.steps, respacing=settings.stage.sample_steps)
+    size = model.image_size
+    n = settings.stage.sample_grid
+    generator = torch.Generator().manual_seed(settings.seed)
+    model.eval()
+    samples = gaussian.ddpm_sample(d, model, (n, 3, size, size), generator,
+                                   cond=None if cond is None else cond.to(device), device=device)
+    tiles = to_uint8(samples)
+    if cond is not None:
+        columns = min(8, n)
+        rows = [x for start in range(0, n, columns)
+                for x in (to_uint8(cond[start : start + columns]), tiles[start : start + columns])]
+        tiles = np.concatenate(rows)
+    return image_grid(tiles)
+
+
+def build_model(settings: TrainSettings, stage: str, base: str | None):
+    """The U-Net to train and its trainable parameters; fine-tuning starts from `base`."""
+    from workflow.diffusion.finetune import configure_finetune
+    from workflow.diffusion.presets import build_unet
+
+    if stage == "pretrain":
+        model = build_unet(settings.preset)
+        return model, list(model.parameters())
+    model = build_unet(settings.preset, condition=settings.condition, finetune_mode=settings.stage.mode)
+    checkpoint.init_from_base(model, base, settings.preset)
+    return model, configure_finetune(model, settings.stage.mode)
+
+
+def run(args: argparse.Namespace) -> None:
+    settings = parse_settings(args.settings, args.stage)
+    config = runtime.parse_settings(args.settings)
+    device = torch.device(runtime.pick_device("auto"))
+    runtime.seed_everything(settings.seed)
+    model, parameters = build_model(settings, args.stage, args.base)
+    model.to(device)
+    size = model.image_size
+    if args.stage == "pretrain":
+        tiles = TileWindows.from_detect_manifest(args.tiles, size)
+        batch_fn = lambda rng: (tiles.batch(rng, settings.stage.batch_size), None)  # noqa: E731
+        grid_cond = None
+    else:
+        bank = PlaneBank(args.bank, size, settings.condition, balance=settings.stage.oversample_small)
+        log.info("%s: %d crops, condition %s", args.bank, len(bank), settings.condition)
+        batch_fn = lambda rng: bank.batch(rng, settings.stage.batch_size)[:2]  # noqa: E731
+        grid_cond = None if settings.condition == "none" else bank.stored_conditions(settings.stage.sample_grid)
+    n_train = sum(p.numel() for p in parameters)
+    log.info("%s: preset %s, %d of %d parameters train, device %s", args.stage, settings.preset, n_train,
+             sum(p.numel() for p in model.parameters()), device)
+    d = gaussian.make_diffusion(settings.schedule, settings.steps)
+    stage = settings.stage
+    loop_settings = loop.LoopSettings(stage.iterations, stage.lr, stage.accumulation, stage.ema, stage.checkpoint_every)
+    result = loop.train(model, parameters, batch_fn, make_loss_fn(d, settings.vlb_weight, device), loop_settings,
+                        config, settings.seed, args.state, device, stop_after=args.stop_after)
+    model.load_state_dict(result.export_state_dict(model))
+    loop.write_loss(result.history, args.loss_csv, args.loss_png)
+    write_png(args.samples, sample_grid(model, settings, grid_cond, device))
+    arch = dict(kind="unet", preset=settings.preset, image_size=size, condition=settings.condition,
+                finetune_mode=stage.mode if args.stage == "finetune" else None)
+    checkpoint.save_model(args.model, model.state_dict(), arch, dict(schedule=settings.schedule, steps=settings.steps),
+                          config, settings.seed, result.step)
+    log.info("wrote %s at step %d", args.model, result.step)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["pretrain", "finetune"])
+    parser.add_argument("--settings", required=True, help="JSON of the diffusion settings (see above)")
+    parser.add_argument("--tiles", help="pretrain: results/tiles/detect/manifest.csv")
+    parser.add_argument("--bank", help="finetune: results/bank/manifest.csv")
+    parser.add_argument("--base", help="finetune: base model file or guided-diffusion checkpoint")
+    parser.add_argument("--model", required=True, help="output model file (model.pt)")
+    parser.add_argument("--loss-csv", required=True)
+    parser.add_argument("--loss-png", required=True)
+    parser.add_argument("--samples", required=True, help="output sample grid PNG")
+    parser.add_argument("--state", help="training state file, written every checkpoint_every steps; resumed")
+    parser.add_argument("--stop-after", type=int, help="stop after this step, keeping the state (tests)")
+    args = parser.parse_args(argv)
+    needed = ["tiles"] if args.stage == "pretrain" else ["bank", "base"]
+    for name in needed:
+        if getattr(args, name) is None:
+            parser.error(f"{args.stage} needs --{name}")
+    try:
+        run(args)
+    except loop.Stopped as stop:
+        log.info("%s", stop)
+        sys.exit(loop.STOPPED_EXIT_CODE)
+
+
+if __name__ == "__main__":
+    main()

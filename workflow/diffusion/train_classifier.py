@@ -1,0 +1,226 @@
+"""Train the two helper classifiers of inpainting (method report section D.2):
+
+- `size`: the noisy size classifier for guidance (guided-diffusion's encoder half, 11 size
+  classes), trained on bank crops noised by q_sample at uniformly random timesteps, so that
+  p(y | x_t) is defined at every noise level (Dhariwal & Nichol 2021, section 4).
+- `cherry`: the plane-vs-background cherry-picker, a torchvision ResNet-18 trained on bank crops
+  (positive) against random crop-size windows of background tiles (negative); it keeps the best
+  of K inpaintings.
+
+    python -m workflow.diffusion.train_classifier size --settings JSON --bank BANK.csv \
+        --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt
+    python -m workflow.diffusion.train_classifier cherry --settings JSON --bank BANK.csv \
+        --background BACKGROUND.csv --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt
+
+--settings: size: the `diffusion` keys preset, schedule, steps, seed and `size_classifier`;
+cherry: seed and `cherry_picker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workflow import runtime
+from workflow.diffusion import checkpoint, gaussian, loop
+from workflow.diffusion.data import PlaneBank, TileWindows, bank_crop_size, read_manifest
+from workflow.diffusion.losses import sample_timesteps_uniform
+
+log = runtime.setup_logging("workflow.diffusion.train_classifier")
+
+N_SIZE_CLASSES = 11  # floor(10 * (h + w) / (2 S)) in 0..10 (docs/dataflow.md)
+# torchvision's ImageNet normalisation, which pretrained ResNet-18 weights expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeClassifierSettings:
+    iterations: int
+    batch_size: int
+    lr: float
+    oversample_small: bool
+    checkpoint_every: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CherryPickerSettings:
+    weights: str | None
+    num_classes: int  # 1: one plane logit (sigmoid); 2: background/plane logits (softmax)
+    input_size: int
+    iterations: int
+    batch_size: int
+    lr: float
+    checkpoint_every: int
+
+
+class CherryPicker(nn.Module):
+    """ResNet-18 on images in [-1, 1] of any size: resized to `input_size` and normalised as
+    torchvision expects. forward(images (B, 3, H, W)) -> logits (B, num_classes)."""
+
+    def __init__(self, num_classes: int, input_size: int):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        if num_classes not in (1, 2):
+            raise ValueError(f"cherry_picker.num_classes must be 1 or 2, got {num_classes}")
+        self.num_classes, self.input_size = num_classes, input_size
+        self.net = resnet18(weights=None, num_classes=num_classes)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images + 1) / 2
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return self.net((x - self.mean) / self.std)
+
+    @torch.no_grad()
+    def plane_probability(self, images: torch.Tensor) -> torch.Tensor:
+        """P(plane) of images (B, 3, H, W) in [-1, 1] -> (B,); the cherry-picker keeps the argmax."""
+        logits = self(images)
+        return torch.sigmoid(logits[:, 0]) if self.num_classes == 1 else logits.softmax(dim=1)[:, 1]
+
+
+def load_resnet_weights(model: CherryPicker, path: str) -> None:
+    """Torchvision ResNet-18 weights from `path` (loaded with weights_only=True). The classification
+    head is replaced when its shape differs (ImageNet's 1000 classes); any other missing,
+    unexpected or mis-shaped key is an error naming the path and the key."""
+    state = checkpoint.load(path)
+    state = state.get("state_dict", state)
+    own = model.net.state_dict()
+    head = [k for k in ("fc.weight", "fc.bias") if k in state and state[k].shape != own[k].shape]
+    if head:
+        log.info("%s: head %s has another shape; a new %d-output head is trained", path, head, model.num_classes)
+        state = {k: v for k, v in state.items() if k not in head}
+    missing = [k for k in own if k not in state and k not in head]
+    unexpected = [k for k in state if k not in own]
+    shaped = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if missing or unexpected or shaped:
+        raise ValueError(f"cherry_picker.weights {path}: missing keys {missing[:5]}, unexpected keys "
+                         f"{unexpected[:5]}, mis-shaped keys {shaped[:5]} for a torchvision ResNet-18")
+    model.net.load_state_dict(state, strict=False)
+
+
+def size_loss_fn(d: gaussian.GaussianDiffusion, device: torch.device) -> loop.LossFn:
+    """Cross-entropy of the classifier on q_sample(x0, t) at uniform t; batch = (x0, labels)."""
+
+    def loss_fn(model, batch, generator):
+        x0, labels = batch
+        t = sample_timesteps_uniform(d.num_timesteps, len(x0), generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        x0, t, noise, labels = x0.to(device), t.to(device), noise.to(device), labels.to(device)
+        logits = model(gaussian.q_sample(d, x0, t, noise), t).float()
+        loss = F.cross_entropy(logits, labels)
+        return loss, dict(loss=loss.item(), accuracy=(logits.argmax(1) == labels).float().mean().item())
+
+    return loss_fn
+
+
+def cherry_loss_fn(num_classes: int, device: torch.device) -> loop.LossFn:
+    """Binary plane-vs-background loss; batch = (images, labels 1 plane / 0 background)."""
+
+    def loss_fn(model, batch, generator):
+        images, labels = batch[0].to(device), batch[1].to(device)
+        logits = model(images).float()
+        if num_classes == 1:
+            loss = F.binary_cross_entropy_with_logits(logits[:, 0], labels.float())
+            predicted = (logits[:, 0] > 0).long()
+        else:
+            loss = F.cross_entropy(logits, labels)
+            predicted = logits.argmax(1)
+        return loss, dict(loss=loss.item(), accuracy=(predicted == labels).float().mean().item())
+
+    return loss_fn
+
+
+def _section(text: str, name: str, cls, common: tuple[str, ...]):
+    values = runtime.parse_settings(text)
+    allowed = set(common) | {name}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(f"config key 'diffusion.{unknown[0]}': unknown here; allowed: {sorted(allowed)}")
+    missing = sorted(allowed - set(values))
+    if missing:
+        raise ValueError(f"config key 'diffusion.{missing[0]}': missing")
+    return values, runtime.from_dict(cls, values[name], f"diffusion.{name}")
+
+
+def train_size(args, device) -> None:
+    from workflow.diffusion.presets import build_classifier, image_size
+
+    config, settings = _section(args.settings, "size_classifier", SizeClassifierSettings,
+                                ("preset", "schedule", "steps", "seed"))
+    runtime.seed_everything(config["seed"])
+    model = build_classifier(config["preset"], N_SIZE_CLASSES).to(device)
+    size = image_size(config["preset"])
+    bank = PlaneBank(args.bank, size, balance=settings.oversample_small)
+    d = gaussian.make_diffusion(config["schedule"], config["steps"])
+    batch_fn = lambda rng: (lambda b: (b[0], b[2]))(bank.batch(rng, settings.batch_size))  # noqa: E731
+    arch = dict(kind="classifier", preset=config["preset"], image_size=size, n_classes=N_SIZE_CLASSES)
+    diffusion = dict(schedule=config["schedule"], steps=config["steps"])
+    _fit(args, model, batch_fn, size_loss_fn(d, device), settings, config, arch, diffusion, device)
+
+
+def train_cherry(args, device) -> None:
+    config, settings = _section(args.settings, "cherry_picker", CherryPickerSettings, ("seed",))
+    runtime.seed_everything(config["seed"])
+    model = CherryPicker(settings.num_classes, settings.input_size)
+    if settings.weights is not None:
+        load_resnet_weights(model, settings.weights)
+    model.to(device)
+    crop = bank_crop_size(args.bank)
+    bank = PlaneBank(args.bank, crop)
+    background = TileWindows(read_manifest(args.background, ["image"])["image"].tolist(), crop, str(args.background))
+
+    def batch_fn(rng):
+        n_pos = settings.batch_size // 2
+        positives = bank.batch(rng, n_pos)[0]
+        negatives = background.batch(rng, settings.batch_size - n_pos)
+        labels = torch.cat([torch.ones(n_pos), torch.zeros(settings.batch_size - n_pos)]).long()
+        return torch.cat([positives, negatives]), labels
+
+    arch = dict(kind="cherry_picker", image_size=crop, input_size=settings.input_size,
+                num_classes=settings.num_classes)
+    _fit(args, model, batch_fn, cherry_loss_fn(settings.num_classes, device), settings, config, arch, None, device)
+
+
+def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, device) -> None:
+    loop_settings = loop.LoopSettings(settings.iterations, settings.lr, checkpoint_every=settings.checkpoint_every)
+    result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config, config["seed"],
+                        args.state, device, stop_after=args.stop_after)
+    loop.write_loss(result.history, args.loss_csv, args.loss_png)
+    checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, config["seed"], result.step)
+    log.info("wrote %s at step %d (last accuracy %.3f)", args.model, result.step, result.history[-1]["accuracy"])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["size", "cherry"])
+    parser.add_argument("--settings", required=True)
+    parser.add_argument("--bank", required=True, help="results/bank/manifest.csv")
+    parser.add_argument("--background", help="cherry: results/tiles/background/manifest.csv")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--loss-csv", required=True)
+    parser.add_argument("--loss-png", required=True)
+    parser.add_argument("--state", help="training state file; resumed after a kill")
+    parser.add_argument("--stop-after", type=int, help="stop after this step, keeping the state (tests)")
+    args = parser.parse_args(argv)
+    if args.kind == "cherry" and args.background is None:
+        parser.error("cherry needs --background")
+    device = torch.device(runtime.pick_device("auto"))
+    try:
+        (train_size if args.kind == "size" else train_cherry)(args, device)
+    except loop.Stopped as stop:
+        log.info("%s", stop)
+        sys.exit(loop.STOPPED_EXIT_CODE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Where a synthetic plane goes: a background tile, a bank plane (flipped), a window around it.
+
+One placement = one background tile of the set's context, one bank entry (mask and edges,
+flipped at random, method report D.3), and a window of the model's resolution that keeps the
+plane where it sat in its crop (the crops are centred on their plane). The dilated mask is the
+unknown region; the label is the tight box of the (undilated) placed mask in tile pixels, and
+the guidance class is the size class of that box. Windows avoid existing labelled objects when
+a free position exists among `tries` random draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from workflow.io import read_png
+from workflow.tiling import size_class
+
+CONTEXTS = ("tarmac", "random")  # config inpaint.sets.*.context
+FLIPS = ("none", "h", "v", "hv")
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """One planned synthetic plane. Boxes are xmin, ymin, xmax (exclusive), ymax in tile px."""
+
+    tile_id: str
+    background: str  # path of the tile image
+    labels: str  # path of the tile's YOLO labels
+    tile_size: int
+    crop_id: str
+    mask_path: str
+    edges_path: str
+    flip: str
+    x: int  # window origin in the tile
+    y: int
+    box: tuple[int, int, int, int]
+    size_class: int
+    overlaps: bool  # True when no free position was found
+
+
+def tile_pool(background: pd.DataFrame, context: str) -> pd.DataFrame:
+    """Background tiles a set draws from: `tarmac` tiles only, or every tile for `random`."""
+    if context not in CONTEXTS:
+        raise ValueError(f"inpaint set context {context!r} is not one of {CONTEXTS}")
+    pool = background if context == "random" else background[background["context"] == "tarmac"]
+    if pool.empty:
+        raise ValueError(f"no background tile of context {context!r} (of {len(background)} tiles)")
+    return pool.sort_values("tile_id").reset_index(drop=True)
+
+
+def bank_pool(bank: pd.DataFrame) -> pd.DataFrame:
+    """Bank entries that were not flagged (implausible mask area)."""
+    pool = bank[~bank["flagged"].astype(bool)]
+    if pool.empty:
+        raise ValueError(f"every one of the {len(bank)} plane bank entries is flagged")
+    return pool.sort_values("crop_id").reset_index(drop=True)
+
+
+def flip(array: np.ndarray, how: str) -> np.ndarray:
+    """(H, W[, C]) array flipped horizontally (h), vertically (v), both (hv) or not (none)."""
+    if how not in FLIPS:
+        raise ValueError(f"flip {how!r} is not one of {FLIPS}")
+    if "h" in how:
+        array = array[:, ::-1]
+    if "v" in how:
+        array = array[::-1]
+    return np.ascontiguousarray(array)
+
+
+def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The smallest box around the nonzero pixels of an (H, W) mask, max exclusive."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("empty mask: no box")
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """(H, W) bool mask grown by `pixels` (elliptic structuring element)."""
+    if pixels == 0:
+        return mask.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+
+
+def read_label_boxes(path: str, tile_size: int) -> np.ndarray:
+    """YOLO labels -> (N, 4) float pixel boxes xmin, ymin, xmax, ymax."""
+    rows = [line.split() for line in open(path).read().splitlines() if line.strip()]
+    if not rows:
+        return np.zeros((0, 4))
+    cx, cy, w, h = (np.array([[float(v) for v in row[1:5]] for row in rows]) * tile_size).T
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+def overlaps_any(box, boxes: np.ndarray) -> bool:
+    if len(boxes) == 0:
+        return False
+    return bool(np.any((boxes[:, 0] < box[2]) & (boxes[:, 2] > box[0])
+                       & (boxes[:, 1] < box[3]) & (boxes[:, 3] > box[1])))  # fmt: skip
+
+
+def choose_window(rng, tile_size: int, window: int, region_box, existing: np.ndarray, tries: int):
+    """Window origin (x, y) inside the tile whose unknown region misses every existing box.
+
+    `region_box` is the unknown region's box in window pixels. Returns (x, y, overlaps): the
+    first free draw, else the last draw with overlaps=True (counted by the caller).
+    """
+    if tile_size < window:
+        raise ValueError(f"background tile of {tile_size} px is smaller than the model's {window} px")
+    for _ in range(tries):
+        x, y = (int(v) for v in rng.integers(0, tile_size - window + 1, size=2))
+        shifted = (region_box[0] + x, region_box[1] + y, region_box[2] + x, region_box[3] + y)
+        if not overlaps_any(shifted, existing):
+            return x, y, False
+    return x, y, True
+
+
+def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: int, tries: int = 50):
+    """Draw one Placement from the pools with the numpy Generator `rng`."""
+    tile = tiles.iloc[int(rng.integers(len(tiles)))]
+    entry = bank.iloc[int(rng.integers(len(bank)))]
+    how = FLIPS[int(rng.integers(len(FLIPS)))]
+    mask = flip(read_png(entry["mask"]) > 0, how)
+    if mask.shape != (window, window):
+        raise ValueError(f"bank mask {entry['mask']} is {mask.shape}, the model works at {window} px")
+    size = int(tile["size"])
+    region = tight_box(dilate(mask, dilation))
+    x, y, overlaps = choose_window(rng, size, window, region, read_label_boxes(tile["labels"], size), tries)
+    xmin, ymin, xmax, ymax = tight_box(mask)
+    box = (xmin + x, ymin + y, xmax + x, ymax + y)
+    return Placement(
+        tile_id=str(tile["tile_id"]), background=str(tile["image"]), labels=str(tile["labels"]),
+        tile_size=size, crop_id=str(entry["crop_id"]), mask_path=str(entry["mask"]),
+        edges_path=str(entry["edges"]), flip=how, x=x, y=y, box=box,
+        size_class=size_class(ymax - ymin, xmax - xmin, window), overlaps=overlaps,
+    )  # fmt: skip
+
+
+def window_inputs(p: Placement, dilation: int, condition: str):
+    """The window's pixels and masks: image (S, S, 3) uint8, unknown (S, S) bool, and the
+    condition (S, S) uint8 (flipped edges or mask; None for condition 'none')."""
+    tile = read_png(p.background)
+    mask = flip(read_png(p.mask_path) > 0, p.flip)
+    size = mask.shape[0]
+    image = tile[p.y : p.y + size, p.x : p.x + size]
+    cond = None
+    if condition == "canny":
+        cond = flip(read_png(p.edges_path), p.flip)
+    elif condition == "mask":
+        cond = mask.astype(np.uint8) * 255
+    elif condition != "none":
+        raise ValueError(f"model condition {condition!r} is not none, canny or mask")
+    return image, dilate(mask, dilation), cond
+
+
+def paste(tile: np.ndarray, window: np.ndarray, unknown: np.ndarray, x: int, y: int) -> np.ndarray:
+    """A copy of the tile (H, W, 3) uint8 whose unknown window pixels come from `window`; every
+    other pixel is the tile's own, bit for bit."""
+    out = tile.copy()
+    size = window.shape[0]
+    region = out[y : y + size, x : x + size]
+    region[unknown] = window[unknown]
+    return out
+
+
+def yolo_line(class_id: int, box, tile_size: int) -> str:
+    """`class cx cy w h` normalised to the tile (docs/dataflow.md)."""
+    xmin, ymin, xmax, ymax = box
+    cx, cy = (xmin + xmax) / 2 / tile_size, (ymin + ymax) / 2 / tile_size
+    w, h = (xmax - xmin) / tile_size, (ymax - ymin) / tile_size
+    return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"

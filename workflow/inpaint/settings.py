@@ -1,0 +1,82 @@
+"""The `inpaint` config section as frozen dataclasses, and the sampler it selects."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from workflow.inpaint.placement import CONTEXTS
+from workflow.inpaint.repaint import SAMPLERS, Sampler
+from workflow.runtime import from_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class SetSpec:
+    """One synthetic set: a model key of diffusion.models, a context, images, K candidates."""
+
+    model: str
+    context: str
+    images: int
+    candidates: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FastSettings:
+    respacing: int
+    jump_length: int
+    jump_n_sample: int
+
+
+@dataclasses.dataclass(frozen=True)
+class InpaintSettings:
+    sampler: str
+    respacing: int
+    jump_length: int
+    jump_n_sample: int
+    fast: FastSettings
+    guidance_scale: float
+    mask_dilation: int
+    placement_tries: int
+    batch_size: int
+    chunks: int
+    seed: int
+    sets: Mapping[str, SetSpec]
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"config key 'inpaint.sampler': {self.sampler!r} is not one of {SAMPLERS}")
+        for name, spec in self.sets.items():
+            if spec.context not in CONTEXTS:
+                raise ValueError(
+                    f"config key 'inpaint.sets.{name}.context': {spec.context!r} is not one of {CONTEXTS}"
+                )
+            if spec.images < self.chunks:
+                raise ValueError(
+                    f"config key 'inpaint.sets.{name}.images': {spec.images} images cannot fill "
+                    f"{self.chunks} chunks (inpaint.chunks)"
+                )
+
+    def make_sampler(self) -> Sampler:
+        """repaint: the paper's ancestral step and jump schedule; fast: a deterministic DDIM step
+        over `fast.respacing` steps (no jumps unless fast.jump_n_sample > 1)."""
+        if self.sampler == "repaint":
+            return Sampler(self.respacing, self.jump_length, self.jump_n_sample, "ddpm")
+        f = self.fast
+        return Sampler(f.respacing, f.jump_length, f.jump_n_sample, "ddim")
+
+
+def inpaint_settings(values: Mapping[str, Any]) -> InpaintSettings:
+    """The validated `inpaint` section -> InpaintSettings; errors name the key."""
+    values = dict(values)
+    values["fast"] = from_dict(FastSettings, values.get("fast", {}), "inpaint.fast")
+    values["sets"] = {
+        name: from_dict(SetSpec, spec, f"inpaint.sets.{name}") for name, spec in values.get("sets", {}).items()
+    }
+    return from_dict(InpaintSettings, values, "inpaint")
+
+
+def chunk_indices(images: int, chunks: int, chunk: int) -> range:
+    """The set's image indices of chunk `chunk` (contiguous, sizes differing by at most one)."""
+    if not 0 <= chunk < chunks:
+        raise ValueError(f"chunk {chunk} is outside 0..{chunks - 1} (inpaint.chunks = {chunks})")
+    return range(chunk * images // chunks, (chunk + 1) * images // chunks)

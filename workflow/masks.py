@@ -1,0 +1,301 @@
+"""Plane bank: a mask, Canny edges and a size class for every plane crop (method report, D.3).
+
+Methods (config `masks.method`, allowed values in METHODS):
+- `sam`: Segment Anything prompted with the box (workflow.sam); needs a checkpoint path.
+- `grabcut`: OpenCV GrabCut seeded with the box, for users without SAM weights.
+- `box`: the filled box, for ablations.
+There is no fallback from one method to another: a missing SAM checkpoint is an error.
+
+Every raw mask goes through the same post-processing (workflow.mask_ops.postprocess); the bank
+records the mask's tight box and flags masks whose area is implausible for their box, keeping
+them in the manifest (`flagged`, `flag_reason`) so they are counted, not lost. Consumers of
+results/bank/manifest.csv drop flagged rows themselves.
+
+Commands (docs/dataflow.md, "plane bank"):
+  python -m workflow.masks chunk --settings JSON --crops CSV --chunk I --out results/bank/chunkI
+  python -m workflow.masks merge --settings JSON --crops CSV --chunks DIR... --manifest CSV
+      --contact-sheet PNG --summary JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from workflow import io
+from workflow.contact_sheet import grid, overlay_mask
+from workflow.edges import canny_fixed
+from workflow.mask_ops import area_flag, box_mask, grabcut_mask, postprocess, tight_box
+from workflow.runtime import from_dict, parse_settings as parse_json, setup_logging
+from workflow.tiling import size_class
+
+METHODS = ("sam", "grabcut", "box")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamSettings:
+    model_type: str
+    checkpoint: str | None
+    batch_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MasksSettings:
+    method: str
+    sam: SamSettings
+    grabcut_iterations: int
+    canny_thresholds: tuple[int, int]
+    edge_margin: int | None
+    area_fraction_range: tuple[float, float]
+    chunks: int
+    contact_sheet_planes: int
+
+
+def parse_settings(values: dict) -> MasksSettings:
+    """The `masks` config section -> MasksSettings; a bad value names its key."""
+    values = dict(values)
+    if not isinstance(values.get("sam"), dict):
+        raise ValueError("config key 'masks.sam': missing or not a mapping")
+    values["sam"] = from_dict(SamSettings, values["sam"], "masks.sam")
+    settings = from_dict(MasksSettings, values, "masks")
+    if settings.method not in METHODS:
+        raise ValueError(f"config key 'masks.method': {settings.method!r} is not one of {METHODS}")
+    low, high = settings.area_fraction_range
+    if not 0 <= low <= high:
+        raise ValueError(f"config key 'masks.area_fraction_range': need 0 <= low <= high, got {low}, {high}")
+    low, high = settings.canny_thresholds
+    if not 1 <= low <= high <= 255:
+        raise ValueError(f"config key 'masks.canny_thresholds': need 1 <= low <= high <= 255, got {low}, {high}")
+    return dataclasses.replace(
+        settings,
+        canny_thresholds=(int(low), int(high)),
+        area_fraction_range=tuple(float(v) for v in settings.area_fraction_range),
+    )
+
+
+def raw_masks(settings: MasksSettings, images: list[np.ndarray], boxes: np.ndarray, model=None):
+    """The method's masks before post-processing: N crops (H, W, 3) uint8 and (N, 4) boxes ->
+    N (H, W) bool. `model` is the loaded SAM for method 'sam' (see workflow.sam.load_sam)."""
+    if settings.method == "sam":
+        if model is None:
+            raise ValueError("method 'sam' needs a loaded model (workflow.sam.load_sam)")
+        from workflow.sam import sam_masks
+
+        return sam_masks(model, images, boxes, settings.sam.batch_size)
+    if settings.method == "grabcut":
+        return [grabcut_mask(i, b, settings.grabcut_iterations) for i, b in zip(images, boxes)]
+    if settings.method == "box":
+        return [box_mask(i.shape[:2], b) for i, b in zip(images, boxes)]
+    raise ValueError(f"config key 'masks.method': {settings.method!r} is not one of {METHODS}")
+
+
+# --- the bank: one chunk of crops -> masks, edges, table; chunks -> manifest, summary, sheet ---
+
+CROP_COLUMNS = ("crop_id", "image", "xmin", "ymin", "xmax", "ymax")
+BOX = ["xmin", "ymin", "xmax", "ymax"]
+BANK_COLUMNS = (
+    ["crop_id", "image", "mask", "edges", "size_class"]
+    + [f"mask_{k}" for k in BOX]
+    + [f"box_{k}" for k in BOX]
+    + ["area_fraction", "flagged", "flag_reason", "method"]
+)
+
+
+def read_crops(path: str | Path) -> pd.DataFrame:
+    """The tiling stage's crops/manifest.csv; a missing column names the file and the column."""
+    crops = pd.read_csv(path, dtype={"crop_id": str, "image": str})
+    missing = [c for c in CROP_COLUMNS if c not in crops.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(CROP_COLUMNS)}")
+    if crops["crop_id"].duplicated().any():
+        raise ValueError(f"{path}: duplicate crop_id {crops['crop_id'][crops['crop_id'].duplicated()].iloc[0]!r}")
+    return crops
+
+
+def read_crop(path: str, crop_size: int) -> np.ndarray:
+    """One crop PNG -> (S, S, 3) uint8 RGB, S = tiling.crop_size."""
+    image = io.read_png(path)
+    if image.shape != (crop_size, crop_size, 3):
+        raise ValueError(f"{path}: expected a ({crop_size}, {crop_size}, 3) RGB crop (tiling.crop_size), got {image.shape}")
+    return image
+
+
+def bank_edges(image: np.ndarray, mask: np.ndarray, thresholds, margin: int | None) -> np.ndarray:
+    """Canny edges at the bank's fixed thresholds, kept within `margin` px of the mask (the
+    inpainting condition then describes the plane, not the crop's former background); margin
+    None keeps every edge of the crop. (H, W, 3) uint8, (H, W) bool -> (H, W) uint8 0/255."""
+    edges = canny_fixed(image, *thresholds)
+    if margin is None:
+        return edges
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    near = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+    return np.where(near, edges, 0).astype(np.uint8)
+
+
+def bank_entry(image, raw, box, settings: MasksSettings, crop_size: int):
+    """Post-process one raw mask -> (table fields, mask (H, W) uint8 0/255, edges (H, W) uint8)."""
+    mask = postprocess(raw, box)
+    # A `box` mask fills its box by construction: only emptiness can make it implausible.
+    plausible = (0.0, float("inf")) if settings.method == "box" else settings.area_fraction_range
+    fraction, reason = area_flag(mask, box, plausible)
+    found = tight_box(mask)
+    # An empty mask has no box: its size class is the crop box's, and the row is flagged.
+    xmin, ymin, xmax, ymax = found if found is not None else box
+    fields = {
+        "size_class": size_class(ymax - ymin, xmax - xmin, crop_size),
+        **{f"mask_{k}": (v if found else np.nan) for k, v in zip(BOX, (xmin, ymin, xmax, ymax))},
+        **{f"box_{k}": float(v) for k, v in zip(BOX, box)},
+        "area_fraction": round(fraction, 6),
+        "flagged": bool(reason),
+        "flag_reason": reason,
+        "method": settings.method,
+    }
+    edges = bank_edges(image, mask, settings.canny_thresholds, settings.edge_margin)
+    return fields, mask.astype(np.uint8) * 255, edges
+
+
+def load_model(settings: MasksSettings):
+    """The SAM model for method 'sam' (on the GPU when one is visible), else None."""
+    if settings.method != "sam":
+        return None
+    from workflow.runtime import pick_device
+    from workflow.sam import load_sam
+
+    return load_sam(settings.sam.model_type, settings.sam.checkpoint, pick_device("auto"))
+
+
+def build_chunk(settings: MasksSettings, crop_size: int, crops: pd.DataFrame, chunk: int, out: Path):
+    """Masks, edges and table.csv of chunk `chunk` (rows whose index % chunks == chunk), written
+    as one folder `out` atomically. Returns the table (BANK_COLUMNS)."""
+    if not 0 <= chunk < settings.chunks:
+        raise ValueError(f"--chunk {chunk}: must be in 0..{settings.chunks - 1} (masks.chunks)")
+    part = crops.iloc[chunk :: settings.chunks]
+    model = load_model(settings)
+    group = settings.sam.batch_size if settings.method == "sam" else 64
+    rows = []
+    with io.atomic_dir(out) as tmp:
+        for start in range(0, len(part), group):
+            batch = part.iloc[start : start + group]
+            images = [read_crop(path, crop_size) for path in batch["image"]]
+            boxes = batch[BOX].to_numpy(dtype=np.float64)
+            for record, image, raw, box in zip(
+                batch.itertuples(), images, raw_masks(settings, images, boxes, model), boxes
+            ):
+                fields, mask, edges = bank_entry(image, raw, box, settings, crop_size)
+                names = {kind: f"{kind}/{record.crop_id}.png" for kind in ("masks", "edges")}
+                io.write_png(tmp / names["masks"], mask)
+                io.write_png(tmp / names["edges"], edges)
+                rows.append(
+                    {"crop_id": record.crop_id, "image": record.image,
+                     "mask": str(out / names["masks"]), "edges": str(out / names["edges"]), **fields}
+                )  # fmt: skip
+        table = pd.DataFrame(rows, columns=BANK_COLUMNS)
+        io.write_csv(tmp / "table.csv", table)
+    return table
+
+
+def merge_chunks(crops: pd.DataFrame, chunk_dirs: list[Path]) -> pd.DataFrame:
+    """The chunks' tables in the crops manifest's order; every crop exactly once, or an error."""
+    tables = [pd.read_csv(Path(d) / "table.csv", dtype={"crop_id": str}) for d in chunk_dirs]
+    bank = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=BANK_COLUMNS)
+    doubled = bank["crop_id"][bank["crop_id"].duplicated()]
+    if len(doubled):
+        raise ValueError(f"crop {doubled.iloc[0]!r} appears in more than one chunk of {chunk_dirs}")
+    missing = sorted(set(crops["crop_id"]) - set(bank["crop_id"]))
+    extra = sorted(set(bank["crop_id"]) - set(crops["crop_id"]))
+    if missing or extra:
+        raise ValueError(
+            f"chunks {[str(d) for d in chunk_dirs]} do not cover the crops manifest: "
+            f"{len(missing)} crop(s) missing (first {missing[:3]}), {len(extra)} unknown "
+            f"(first {extra[:3]}); were they made with another masks.chunks?"
+        )
+    bank = bank.set_index("crop_id").loc[crops["crop_id"]].reset_index()
+    bank["flagged"] = bank["flagged"].astype(bool)
+    bank["flag_reason"] = bank["flag_reason"].astype(object).fillna("")
+    return bank[BANK_COLUMNS]
+
+
+def summarize(bank: pd.DataFrame, settings: MasksSettings, crop_size: int) -> dict:
+    """Counts of the bank: crops, flagged (by reason), size classes, area fractions."""
+    kept = bank[bank["flag_reason"] != "empty"]["area_fraction"]
+    return {
+        "method": settings.method,
+        "crops": int(len(bank)),
+        "flagged": int(bank["flagged"].sum()),
+        "flag_reasons": {r: int((bank["flag_reason"] == r).sum()) for r in ("empty", "small", "large")},
+        "size_classes": {str(k): int(v) for k, v in sorted(bank["size_class"].value_counts().items())},
+        "area_fraction": {
+            "min": float(kept.min()) if len(kept) else None,
+            "median": float(kept.median()) if len(kept) else None,
+            "max": float(kept.max()) if len(kept) else None,
+        },
+        "crop_size": crop_size,
+        "settings": dataclasses.asdict(settings),
+    }
+
+
+def bank_sheet(bank: pd.DataFrame, planes: int, crop_size: int) -> np.ndarray:
+    """Contact sheet of the first `planes` bank entries: crop, mask overlay, edges, enlarged
+    (nearest) to about 96 px, four planes per row -> (H, W, 3) uint8 RGB."""
+    images, captions = [], []
+    for row in bank.head(planes).itertuples():
+        crop = io.read_png(row.image)
+        images += [crop, overlay_mask(crop, io.read_png(row.mask)), io.read_png(row.edges)]
+        note = f"FLAG {row.flag_reason}" if row.flagged else f"size {row.size_class}"
+        captions += [str(row.crop_id), note, "edges"]
+    if not images:
+        images, captions = [np.full((crop_size, crop_size, 3), 255, np.uint8)], ["no planes"]
+    return grid(images, captions, columns=12, scale=max(1, math.ceil(96 / crop_size)))
+
+
+def _settings(text: str) -> tuple[MasksSettings, int]:
+    values = parse_json(text)
+    for section in ("masks", "tiling"):
+        if section not in values:
+            raise ValueError(f"--settings: missing section '{section}' (get_settings('masks', 'tiling'))")
+    return parse_settings(values["masks"]), int(values["tiling"]["crop_size"])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workflow.masks", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    chunk = commands.add_parser("chunk", help="masks and edges of one chunk of the crops")
+    merge = commands.add_parser("merge", help="chunks -> manifest, contact sheet, summary")
+    for sub in (chunk, merge):
+        sub.add_argument("--settings", required=True, help="JSON of the masks and tiling sections")
+        sub.add_argument("--crops", required=True, help="results/tiles/crops/manifest.csv")
+    chunk.add_argument("--chunk", type=int, required=True)
+    chunk.add_argument("--out", required=True, type=Path, help="results/bank/chunk{I}")
+    merge.add_argument("--chunks", nargs="*", default=[], type=Path, help="the chunk folders")
+    merge.add_argument("--manifest", required=True)
+    merge.add_argument("--contact-sheet", required=True)
+    merge.add_argument("--summary", required=True)
+    args = parser.parse_args(argv)
+    log = setup_logging("masks")
+    settings, crop_size = _settings(args.settings)
+    crops = read_crops(args.crops)
+    started = time.perf_counter()
+    if args.command == "chunk":
+        table = build_chunk(settings, crop_size, crops, args.chunk, args.out)
+        log.info(
+            "chunk %d/%d: %d crops, %d flagged, method %s, %.1f s", args.chunk, settings.chunks,
+            len(table), int(table["flagged"].sum()), settings.method, time.perf_counter() - started,
+        )  # fmt: skip
+        return
+    bank = merge_chunks(crops, args.chunks)
+    summary = summarize(bank, settings, crop_size)
+    io.write_csv(args.manifest, bank)
+    io.write_png(args.contact_sheet, bank_sheet(bank, settings.contact_sheet_planes, crop_size))
+    io.write_json(args.summary, summary)
+    log.info("bank: %d crops, %d flagged %s", summary["crops"], summary["flagged"], summary["flag_reasons"])
+
+
+if __name__ == "__main__":
+    main()

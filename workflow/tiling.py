@@ -1,0 +1,354 @@
+"""Tiles cut from the indexed scenes: plane-centred crops, background tiles, detection tiles.
+
+`python -m workflow.tiling {crops|background|detect} --settings JSON(tiling, classes)
+--scenes scenes.csv --objects objects.csv --manifest results/tiles/<kind>/manifest.csv`
+(manifest columns and image folders in docs/dataflow.md, section tiles).
+
+Reading. Each scene is opened with rasterio (GeoTIFF and PNG alike) and read one window at a
+time (`Window`, `boundless=False`; windows are shifted to lie inside the scene), in row-major
+order so that line-based formats (PNG) are decoded forwards. GDAL's block cache is capped at
+`GDAL_CACHE_BYTES`, enough for a band of tiles: memory follows the tile size, never the scene size.
+
+Visibility rule. An object belongs to a tile when at least `tiling.min_visibility` of its box
+area lies inside the tile; its label is then its box clipped to the tile. Objects overlapping a
+tile by less are dropped from that tile's labels, and counted.
+
+Context rule (background tiles). A tile is `tarmac` when at least `tiling.tarmac.min_fraction`
+of its pixels are low-saturation mid-grey: in OpenCV's HSV (S and V in 0..255), saturation
+<= `max_saturation` and value within `value_range` (inclusive). Paved surfaces fall in that band;
+grass and water are saturated, shadows too dark, roofs and markings often too bright. Any other
+tile is `other`.
+
+Outputs. Each subcommand removes its own old manifest and images first (a rerun never leaves
+stale tiles), writes the images and labels, and writes the manifest last and atomically: a job
+killed mid-way leaves no manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workflow import io, runtime
+from workflow.readers import ClassSettings
+from workflow.windows import centred_origin, clip_to_window, grid_windows, near_window, yolo_lines
+
+LOG = logging.getLogger("workflow.tiling")
+SPLITS = ("train", "val", "test")
+KINDS = ("crops", "background", "detect")
+# GDAL's block cache: its default (5 % of RAM) lets a large scene's blocks pile up; 64 MiB holds a
+# band of tiles. rasterio passes GDAL_CACHEMAX to GDALSetCacheMax in bytes (a small number such
+# as 64 would mean 64 bytes: no cache, every overlapping window decoded again).
+GDAL_CACHE_BYTES = 64 * 2**20
+N_SIZE_CLASSES = 11
+SCENE_COLUMNS = ["scene_id", "image_path", "width", "height", "split"]
+OBJECT_COLUMNS = ["object_id", "scene_id", "class_name", "class_id", "xmin", "ymin", "xmax", "ymax"]
+BOX = ["xmin", "ymin", "xmax", "ymax"]
+
+
+def size_class(h, w, crop_size: int):
+    """Size class `floor(10 * (h + w) / (2 * crop_size))` clamped to 0..10 (int, or int array)."""
+    value = np.clip(np.floor(10 * (np.asarray(h) + np.asarray(w)) / (2 * crop_size)), 0,
+                    N_SIZE_CLASSES - 1).astype(np.int64)
+    return int(value) if value.ndim == 0 else value
+
+
+@dataclasses.dataclass(frozen=True)
+class TarmacRule:
+    min_fraction: float
+    max_saturation: int
+    value_range: tuple[int, int]
+
+    def __post_init__(self):
+        object.__setattr__(self, "value_range", tuple(self.value_range))
+        low, high = self.value_range if len(self.value_range) == 2 else (1, 0)
+        if not 0 <= low <= high <= 255:
+            raise ValueError(f"config key 'tiling.tarmac.value_range': {list(self.value_range)}; "
+                             "need [low, high] with 0 <= low <= high <= 255")
+
+
+@dataclasses.dataclass(frozen=True)
+class TilingSettings:
+    crop_size: int
+    background_margin: int
+    background_stride: int
+    detect_size: int
+    detect_overlap: int
+    min_visibility: float
+    tarmac: TarmacRule
+
+    def __post_init__(self):
+        if not 0 <= self.detect_overlap < self.detect_size:
+            raise ValueError(f"config key 'tiling.detect_overlap': {self.detect_overlap}; need "
+                             f"0 <= overlap < tiling.detect_size ({self.detect_size})")
+        if not 0 < self.min_visibility <= 1:
+            raise ValueError(f"config key 'tiling.min_visibility': {self.min_visibility}; need (0, 1]")
+        for key in ("crop_size", "background_stride", "detect_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"config key 'tiling.{key}': {getattr(self, key)}; need >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    tiling: TilingSettings
+    classes: ClassSettings
+
+
+def settings_from_json(text: str) -> Settings:
+    """--settings JSON of the config sections tiling and classes -> Settings."""
+    top = runtime.from_dict(Settings, runtime.parse_settings(text), "settings")
+    tiling = runtime.from_dict(TilingSettings, top.tiling, "tiling")
+    tarmac = runtime.from_dict(TarmacRule, tiling.tarmac, "tiling.tarmac")
+    return Settings(dataclasses.replace(tiling, tarmac=tarmac),
+                    runtime.from_dict(ClassSettings, top.classes, "classes"))
+
+
+def load_index(scenes_csv, objects_csv) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """scenes.csv and objects.csv, their columns checked (docs/dataflow.md, section index)."""
+    tables = []
+    for path, columns in ((scenes_csv, SCENE_COLUMNS), (objects_csv, OBJECT_COLUMNS)):
+        table = pd.read_csv(path, dtype={"scene_id": str})
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        tables.append(table)
+    scenes, objects = tables
+    unknown = set(objects["scene_id"]) - set(scenes["scene_id"])
+    if unknown:
+        raise ValueError(f"{objects_csv}: scene ids absent from {scenes_csv}: {sorted(unknown)[:5]}")
+    bad = sorted(set(scenes["split"]) - set(SPLITS))
+    if bad:
+        raise ValueError(f"{scenes_csv}: split values {bad}; allowed {list(SPLITS)}")
+    return scenes, objects
+
+
+@contextlib.contextmanager
+def open_scene(scene):
+    """Open a scene row's image with rasterio; its size must match the index."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNGs carry no georeference
+        with rasterio.open(scene.image_path) as src:
+            if (src.width, src.height) != (scene.width, scene.height):
+                raise ValueError(f"{scene.image_path}: {src.width}x{src.height} px, the index says "
+                                 f"{scene.width}x{scene.height}: rebuild the index")
+            yield src
+
+
+def read_window(src, x0: int, y0: int, size: int) -> np.ndarray:
+    """The window `[x0, x0 + size) x [y0, y0 + size)` as (size, size, 3) uint8 RGB."""
+    from rasterio.windows import Window
+
+    if x0 < 0 or y0 < 0 or x0 + size > src.width or y0 + size > src.height:
+        raise ValueError(f"{src.name}: window ({x0}, {y0}, {size}) leaves the scene")
+    bands = [1, 1, 1] if src.count == 1 else [1, 2, 3]  # grey -> RGB; alpha dropped
+    data = src.read(bands, window=Window(x0, y0, size, size), boundless=False)  # (3, size, size)
+    return np.ascontiguousarray(data.transpose(1, 2, 0))
+
+
+def tarmac_fraction(tile: np.ndarray, rule: TarmacRule) -> float:
+    """Fraction of an (H, W, 3) uint8 RGB tile's pixels in the tarmac colour band."""
+    import cv2
+
+    hsv = cv2.cvtColor(tile, cv2.COLOR_RGB2HSV)
+    low, high = rule.value_range
+    grey = (hsv[..., 1] <= rule.max_saturation) & (hsv[..., 2] >= low) & (hsv[..., 2] <= high)
+    return float(grey.mean())
+
+
+def context_of(tile: np.ndarray, rule: TarmacRule) -> str:
+    return "tarmac" if tarmac_fraction(tile, rule) >= rule.min_fraction else "other"
+
+
+def tile_labels(boxes: np.ndarray, class_ids: np.ndarray, x0: int, y0: int, size: int,
+                min_visibility: float) -> tuple[str, np.ndarray, int]:
+    """Objects kept by the visibility rule -> (YOLO text, (N,) keep mask, number dropped).
+
+    boxes: (N, 4) scene boxes; class_ids: (N,) detector class ids.
+    """
+    rel, visible = clip_to_window(boxes, x0, y0, size)
+    keep = visible >= min_visibility - 1e-9
+    dropped = int(((visible > 0) & ~keep).sum())
+    return yolo_lines(class_ids[keep], rel[keep], size), keep, dropped
+
+
+def scene_objects(objects: pd.DataFrame, scene_id: str):
+    """(N, 4) boxes, (N,) class ids and (N,) object ids of one scene, as arrays (fast per tile)."""
+    present = objects[objects["scene_id"] == scene_id]
+    return (present[BOX].to_numpy(dtype=np.float64), present["class_id"].to_numpy(dtype=np.int64),
+            present["object_id"].to_numpy(dtype=np.int64))
+
+
+def prepare_output(manifest: Path, subdirs) -> Path:
+    """Remove the old manifest, then the old images and labels of this subcommand; make the
+    empty folders `subdirs` (relative to the manifest's folder)."""
+    out = manifest.parent
+    manifest.unlink(missing_ok=True)
+    for top in sorted({Path(sub).parts[0] for sub in subdirs}):
+        if (out / top).exists():
+            shutil.rmtree(out / top)
+    for sub in subdirs:
+        (out / sub).mkdir(parents=True)
+    return out
+
+
+def write_tile(path: Path, tile: np.ndarray, labels: Path | None = None, text: str = "") -> None:
+    """Write an (H, W, 3) uint8 RGB tile as PNG (and its YOLO text when `labels` is given).
+
+    Plain writes, not per-file atomic renames: a tile is reachable only through the manifest,
+    which is written last and atomically, and a rerun clears the folder first; the renames
+    would double the file-system calls of the stage.
+    """
+    import cv2
+
+    if not cv2.imwrite(str(path), cv2.cvtColor(tile, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    if labels is not None:
+        labels.write_text(text)
+
+
+def fitting_scenes(scenes: pd.DataFrame, size: int, what: str) -> pd.DataFrame:
+    """Scenes at least `size` px on each side; the others are logged and counted."""
+    small = (scenes["width"] < size) | (scenes["height"] < size)
+    for scene in scenes[small].itertuples():
+        LOG.warning("skipped %s (%dx%d px): smaller than the %s size %d", scene.scene_id,
+                    scene.width, scene.height, what, size)
+    return scenes[~small]
+
+
+def make_crops(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
+    """One crop_size crop per target object of the train split, centred on the object."""
+    size, target = settings.tiling.crop_size, settings.classes.target
+    rows = []
+    train = fitting_scenes(scenes[scenes["split"] == "train"], size, "crop")
+    targets = objects[objects["class_name"] == target]
+    for scene in train.itertuples():
+        planes = targets[targets["scene_id"] == scene.scene_id]
+        if planes.empty:
+            continue
+        planes = planes.assign(cy=(planes["ymin"] + planes["ymax"]) / 2).sort_values(["cy", "xmin"])
+        with open_scene(scene) as src:
+            for obj in planes.itertuples():
+                box = (obj.xmin, obj.ymin, obj.xmax, obj.ymax)
+                x0, y0 = centred_origin(box, size, scene.width, scene.height)
+                rel, _ = clip_to_window(np.array(box), x0, y0, size)
+                crop_id = f"{scene.scene_id}_{obj.object_id}"
+                image = out / "images" / f"{crop_id}.png"
+                write_tile(image, read_window(src, x0, y0, size))
+                rows.append(dict(crop_id=crop_id, image=str(image), scene_id=scene.scene_id,
+                                 object_id=obj.object_id, x0=x0, y0=y0,
+                                 **dict(zip(BOX, rel[0].round(3))),
+                                 size_class=size_class(obj.ymax - obj.ymin, obj.xmax - obj.xmin, size)))
+    LOG.info("crops: %d written from %d train scenes (%d %s objects in the train split)", len(rows),
+             len(train), int(targets["scene_id"].isin(train["scene_id"]).sum()), target)
+    return pd.DataFrame(rows, columns=["crop_id", "image", "scene_id", "object_id", "x0", "y0", *BOX,
+                                       "size_class"])
+
+
+def make_background(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
+    """Grid tiles of the train split with no target object within background_margin."""
+    t, target = settings.tiling, settings.classes.target
+    rows, rejected, dropped = [], 0, 0
+    for scene in fitting_scenes(scenes[scenes["split"] == "train"], t.detect_size, "tile").itertuples():
+        boxes, class_ids, _ = scene_objects(objects, scene.scene_id)
+        is_target = class_ids == settings.classes.class_id(target)
+        with open_scene(scene) as src:
+            for x0, y0 in grid_windows(scene.width, scene.height, t.detect_size, t.background_stride):
+                if near_window(boxes[is_target], x0, y0, t.detect_size, t.background_margin).any():
+                    rejected += 1
+                    continue
+                tile = read_window(src, x0, y0, t.detect_size)
+                text, _, n_dropped = tile_labels(boxes[~is_target], class_ids[~is_target], x0, y0,
+                                                 t.detect_size, t.min_visibility)
+                dropped += n_dropped
+                tile_id = f"{scene.scene_id}_{x0}_{y0}"
+                image, labels = out / "images" / f"{tile_id}.png", out / "labels" / f"{tile_id}.txt"
+                write_tile(image, tile, labels, text)
+                rows.append(dict(tile_id=tile_id, image=str(image), labels=str(labels),
+                                 scene_id=scene.scene_id, x0=x0, y0=y0, size=t.detect_size,
+                                 context=context_of(tile, t.tarmac)))
+    table = pd.DataFrame(rows, columns=["tile_id", "image", "labels", "scene_id", "x0", "y0", "size",
+                                        "context"])
+    LOG.info("background: %d tiles written (%s), %d windows rejected within %d px of a %s, "
+             "%d object labels dropped by the visibility rule", len(table),
+             table["context"].value_counts().to_dict(), rejected, t.background_margin, target, dropped)
+    return table
+
+
+def make_detect(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
+    """Overlapping detect_size tiles of every split with YOLO labels of every class."""
+    t, names = settings.tiling, settings.classes.names
+    stride = t.detect_size - t.detect_overlap
+    rows, dropped, labelled = [], 0, set()
+    for split in SPLITS:
+        for scene in fitting_scenes(scenes[scenes["split"] == split], t.detect_size, "tile").itertuples():
+            boxes, class_ids, object_ids = scene_objects(objects, scene.scene_id)
+            with open_scene(scene) as src:
+                for x0, y0 in grid_windows(scene.width, scene.height, t.detect_size, stride):
+                    text, keep, n_dropped = tile_labels(boxes, class_ids, x0, y0, t.detect_size,
+                                                        t.min_visibility)
+                    dropped += n_dropped
+                    labelled.update(object_ids[keep].tolist())
+                    tile_id = f"{scene.scene_id}_{x0}_{y0}"
+                    image = out / split / "images" / f"{tile_id}.png"
+                    labels = out / split / "labels" / f"{tile_id}.txt"
+                    write_tile(image, read_window(src, x0, y0, t.detect_size), labels, text)
+                    counts = np.bincount(class_ids[keep], minlength=len(names))
+                    rows.append(dict(tile_id=tile_id, split=split, image=str(image),
+                                     labels=str(labels), scene_id=scene.scene_id, x0=x0, y0=y0,
+                                     size=t.detect_size,
+                                     **{f"n_{name}": int(n) for name, n in zip(names, counts)}))
+    columns = ["tile_id", "split", "image", "labels", "scene_id", "x0", "y0", "size",
+               *(f"n_{name}" for name in names)]
+    table = pd.DataFrame(rows, columns=columns)
+    in_tiles = objects["scene_id"].isin(table["scene_id"])
+    LOG.info("detect: %d tiles written %s; %d object labels dropped by the visibility rule "
+             "(min_visibility %.2f); %d of %d objects in no tile", len(table),
+             table["split"].value_counts().to_dict(), dropped, t.min_visibility,
+             int(in_tiles.sum()) - len(labelled), int(in_tiles.sum()))
+    return table
+
+
+SUBDIRS = {"crops": ["images"], "background": ["images", "labels"],
+           "detect": [f"{split}/{sub}" for split in SPLITS for sub in ("images", "labels")]}
+MAKERS = {"crops": make_crops, "background": make_background, "detect": make_detect}
+
+
+def make_tiles(kind: str, scenes_csv, objects_csv, settings: Settings, manifest) -> pd.DataFrame:
+    """Clear the old outputs of `kind`, write its images, then its manifest (last, atomically)."""
+    import rasterio
+
+    scenes, objects = load_index(scenes_csv, objects_csv)
+    manifest = Path(manifest)
+    out = prepare_output(manifest, SUBDIRS[kind])
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        table = MAKERS[kind](scenes, objects, settings, out)
+    io.write_csv(manifest, table)
+    LOG.info("wrote %s (%d rows)", manifest, len(table))
+    return table
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--settings", required=True, help="JSON of config sections tiling, classes")
+    parser.add_argument("--scenes", required=True, help="results/index/scenes.csv")
+    parser.add_argument("--objects", required=True, help="results/index/objects.csv")
+    parser.add_argument("--manifest", required=True, help="output manifest.csv")
+    args = parser.parse_args(argv)
+    runtime.setup_logging("workflow.tiling")
+    make_tiles(args.kind, args.scenes, args.objects, settings_from_json(args.settings), args.manifest)
+
+
+if __name__ == "__main__":
+    main()
