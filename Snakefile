@@ -18,7 +18,12 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/scenes.smk"
 include: "rules/tiles.smk"
+include: "rules/masks.smk"
+include: "rules/diffusion.smk"
 include: "rules/inpaint.smk"
+include: "rules/datasets.smk"
+include: "rules/detect.smk"
+include: "rules/report.smk"
 
 
 rule all:

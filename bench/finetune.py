@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.preset}, batch {args.batch}, {args.threads} thread(s), median of {args.steps} Adam steps:")
     results = {mode: run_child(args, mode) for mode in FINETUNE_MODES}
     full = results["full"]
+    full_growth = full["peak_rss_mib"] - full["rss_before_training_mib"]
     for mode, r in results.items():
+        growth = r["peak_rss_mib"] - r["rss_before_training_mib"]
         print(f"  {mode:18s} step {r['step_s']:.3f} s ({r['step_s'] / full['step_s']:.2f} x full), "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB ({r['peak_rss_mib'] / full['peak_rss_mib']:.2f} x full; "
-              f"training adds {r['peak_rss_mib'] - r['rss_before_training_mib']:.0f} MiB, "
-              f"{(r['peak_rss_mib'] - r['rss_before_training_mib']) / max(1e-9, full['peak_rss_mib'] - full['rss_before_training_mib']):.2f} x full)")
-
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB ({r['peak_rss_mib'] / full['peak_rss_mib']:.2f} x full), "
+              f"training adds {growth:.0f} MiB ({growth / full_growth:.2f} x full)")
 
 if __name__ == "__main__":
     main()

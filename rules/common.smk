@@ -78,8 +78,24 @@ def get_final_outputs():
         "results/tiles/crops/manifest.csv",
         "results/tiles/background/manifest.csv",
         "results/tiles/detect/manifest.csv",
+        "results/bank/manifest.csv",
+        "results/bank/contact_sheet.png",
+        "results/bank/summary.json",
+        *expand(
+            "results/diffusion/models/{model}/{file}",
+            model=config["diffusion"]["models"],
+            file=["model.pt", "loss.png", "samples.png"],
+        ),
+        "results/diffusion/size_classifier/loss.png",
+        "results/diffusion/cherry_picker/loss.png",
+        *(
+            ["results/diffusion/base/loss.png", "results/diffusion/base/samples.png"]
+            if config["diffusion"]["pretrained"] is None
+            else []
+        ),
         *expand("results/inpaint/{set}/manifest.csv", set=config["inpaint"]["sets"]),
         *expand("results/inpaint/{set}/contact_sheet.png", set=config["inpaint"]["sets"]),
+        *get_report_outputs(),
     ]
 
 
@@ -144,3 +160,132 @@ def _workdir_relative(path):
         return str(path.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+# --- Detection experiments (engineer F) ------------------------------------------------------
+# datasets -> detect -> report. Settings go to the modules per experiment, so that editing one
+# experiment reruns its own dataset and trainings only.
+
+REPORT_FILES = ["ap.csv", "summary.csv", "ap_bars.png", "sweeps.png"]
+
+
+def get_report_outputs():
+    return [f"results/report/{name}" for name in REPORT_FILES]
+
+
+def get_dataset_settings(experiment):
+    """--settings of workflow.datasets: class names and target, the draw seed, one run."""
+    classes = config["classes"]
+    return json.dumps(
+        {
+            "classes": {"names": classes["names"], "target": classes["target"]},
+            "seed": config["experiments"]["seed"],
+            "experiment": config["experiments"]["runs"][experiment],
+        },
+        sort_keys=True,
+    )
+
+
+def get_dataset_synthetic(experiment):
+    """The synthetic set manifest an experiment draws from (none for baseline and ablation)."""
+    name = config["experiments"]["runs"][experiment].get("set")
+    return [f"results/inpaint/{name}/manifest.csv"] if name else []
+
+
+def get_train_settings(experiment):
+    """--settings of workflow.detect for one experiment: detect.train (+ its focal_gamma)."""
+    train = dict(config["detect"]["train"])
+    gamma = config["experiments"]["runs"][experiment].get("focal_gamma")
+    if gamma is not None:
+        train["focal_gamma"] = gamma
+    return json.dumps(
+        {"train": train, "target": config["classes"]["target"]}, sort_keys=True
+    )
+
+
+def get_pretrain_settings():
+    """--settings of workflow.detect for the pre-training: detect.train with its overrides."""
+    train = {**config["detect"]["train"], **config["detect"]["pretrain"]["train"]}
+    return json.dumps(
+        {"train": train, "target": config["classes"]["target"]}, sort_keys=True
+    )
+
+
+def get_pretrain_data_settings():
+    """--settings of workflow.pretrain_data."""
+    pretrain = config["detect"]["pretrain"]
+    demo = config["data"]["demo"]
+    return json.dumps(
+        {
+            "scenes": pretrain["scenes"],
+            "split": pretrain["split"],
+            "demo_seed": demo["seed"] if demo else None,
+            "classes": config["classes"],
+            "tiling": config["tiling"],
+        },
+        sort_keys=True,
+    )
+
+
+def get_start_weights(arch):
+    """{weights, meta} files a training of `arch` starts from (empty: from scratch)."""
+    start = config["detect"]["start"]
+    if start == "pretrain":
+        return {
+            "weights": f"results/detect/pretrain/{arch}/weights/best.pt",
+            "meta": f"results/detect/pretrain/{arch}/metrics.json",
+        }
+    if start == "weights":
+        return {"weights": config["detect"]["weights"][arch]}
+    return {}
+
+
+def get_start_flags(arch):
+    """The --weights / --weights-meta flags matching get_start_weights, as one string."""
+    files = get_start_weights(arch)
+    flags = [f"--weights {files['weights']}"] if "weights" in files else []
+    flags += [f"--weights-meta {files['meta']}"] if "meta" in files else []
+    return " ".join(flags)
+
+
+def get_report_settings():
+    """--settings of workflow.report: the runs (kind, sweep value) and the default focal gamma."""
+    return json.dumps(
+        {
+            "runs": config["experiments"]["runs"],
+            "focal_gamma": config["detect"]["train"]["focal_gamma"],
+        },
+        sort_keys=True,
+    )
+
+
+def check_detect_config():
+    """What the schema cannot check: sets exist, weights per arch, a separate pre-training seed."""
+    for name, run in config["experiments"]["runs"].items():
+        if run.get("set") is not None and run["set"] not in config["inpaint"]["sets"]:
+            raise ValueError(
+                f"config key 'experiments.runs.{name}.set': {run['set']!r} is not a key of "
+                f"inpaint.sets {sorted(config['inpaint']['sets'])}"
+            )
+    detect = config["detect"]
+    if detect["start"] == "weights":
+        missing = [a for a in detect["archs"] if a not in (detect["weights"] or {})]
+        if missing:
+            raise ValueError(
+                f"config key 'detect.weights': no weights for {missing} (detect.start is weights)"
+            )
+    elif detect["weights"] is not None:
+        raise ValueError(
+            f"config key 'detect.weights': given, but detect.start is {detect['start']!r}; "
+            "set detect.start to weights to use them"
+        )
+    demo = config["data"]["demo"]
+    if (
+        detect["start"] == "pretrain"
+        and demo
+        and demo["seed"] == detect["pretrain"]["scenes"]["seed"]
+    ):
+        raise ValueError(
+            "config key 'detect.pretrain.scenes.seed': equals data.demo.seed; the pre-training "
+            "scenes must differ from the demo scenes (their test split would leak)"
+        )

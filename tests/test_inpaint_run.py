@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from inpaint_fixtures import TILE, make_background, make_bank, make_models
 from workflow.inpaint import merge, run
-from workflow.inpaint.placement import flip
+from workflow.inpaint.placement import dilate, flip
 from workflow.io import read_png
 
 SETTINGS = {
@@ -22,6 +23,15 @@ SETTINGS = {
     },
     "classes": {"names": ["plane", "car"], "target": "plane"},
 }  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One thread: the tiny networks gain nothing from more, and the CI machine is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +61,6 @@ def test_chunk_writes_a_complete_deterministic_folder(inputs, tmp_path):
         # Pixels outside the dilated placed mask are the background's, bit for bit.
         changed = np.zeros((TILE, TILE), bool)
         mask = flip(read_png(f"{inputs['bank'].parent}/mask0.png") > 0, row.flip)
-        from workflow.inpaint.placement import dilate
-
         changed[row.window_y : row.window_y + 32, row.window_x : row.window_x + 32] = dilate(mask, 2)
         assert np.array_equal(image[~changed], tile[~changed])
         lines = open(row.labels).read().split("\n")
@@ -81,3 +89,22 @@ def test_unconditional_model_without_classifier_is_refused(inputs, tmp_path):
     with pytest.raises(ValueError, match="--classifier"):
         run.main(argv)
     assert not (tmp_path / "x").exists()
+
+
+def test_schema_enums_and_config_match_the_code():
+    import yaml
+
+    from workflow.inpaint.placement import CONTEXTS
+    from workflow.inpaint.repaint import SAMPLERS
+    from workflow.inpaint.settings import inpaint_settings
+
+    schema = yaml.safe_load(open("config/schema.yaml"))["properties"]["inpaint"]["properties"]
+    assert tuple(schema["sampler"]["enum"]) == SAMPLERS
+    assert tuple(schema["sets"]["additionalProperties"]["properties"]["context"]["enum"]) == CONTEXTS
+    s = inpaint_settings(yaml.safe_load(open("config/config.yaml"))["inpaint"])
+    assert s.make_sampler().step == ("ddpm" if s.sampler == "repaint" else "ddim")
+    fast = inpaint_settings({**SETTINGS["inpaint"], "sampler": "fast"}).make_sampler()
+    assert (fast.respacing, fast.jump_n_sample, fast.step) == (3, 1, "ddim")
+    with pytest.raises(ValueError, match="inpaint.sets.uncond.colour"):
+        bad = {**SETTINGS["inpaint"], "sets": {"uncond": {**SETTINGS["inpaint"]["sets"]["uncond"], "colour": 1}}}
+        inpaint_settings(bad)

@@ -46,7 +46,18 @@ INTERRUPTS = [
 
 
 def newer_files(workdir: Path, pattern: str, since: float) -> list[Path]:
-    return [p for p in workdir.glob(pattern) if p.is_file() and p.stat().st_mtime > since]
+    """Files matching `pattern` modified after `since` (folders may vanish while we look)."""
+    found = []
+    try:
+        for path in workdir.glob(pattern):
+            try:
+                if path.stat().st_mtime > since:
+                    found.append(path)
+            except FileNotFoundError:
+                continue
+    except FileNotFoundError:
+        return []
+    return found
 
 
 def start_and_kill(workdir: Path, case: Interrupt, timeout: float = 300) -> None:

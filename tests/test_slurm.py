@@ -18,28 +18,28 @@ import yaml
 from smk_rules import REPO, read_rules
 from snakemake_run import TINY, copy_workflow, job_counts, snakemake
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
+PROFILE = REPO / "config/profiles/slurm/config.yaml"
 # Targets run through SLURM: the whole tiny workflow (rule all). If it grows too slow for CI,
 # name a subset here (for example the bank and diffusion outputs) and say so in the docstring.
-TARGETS: list[str] = []
+TARGETS: list[str] = []  # e.g. ["--", "results/bank/manifest.csv"]
 TEST_RESOURCES = {"slurm_partition": "debug", "mem_mb": 2000, "runtime": 30}
 
 
-def loopback_profile(profile_file=REPO / "config/profiles/slurm/config.yaml") -> dict:
-    """The repository's SLURM profile, adapted to the loopback test cluster."""
-    profile = yaml.safe_load(profile_file.read_text())
-    assert profile["executor"] == "slurm"
+def loopback_profile(cpus: int) -> dict:
+    """The repository's SLURM profile, adapted to the loopback test cluster (`cpus` per node)."""
+    profile = yaml.safe_load(PROFILE.read_text())
     profile["default-resources"] = {**profile.get("default-resources", {}), **TEST_RESOURCES}
     set_resources = profile.get("set-resources") or {}
     for rule in read_rules().values():
         if rule.uses_gpu:
-            set_resources.setdefault(rule.name, {})["gpu"] = 0  # no GPU on the test node
-    for name, resources in set_resources.items():
-        resources.update(TEST_RESOURCES)
+            set_resources.setdefault(rule.name, {})
+    for resources in set_resources.values():
+        resources.update(TEST_RESOURCES, gpu=0)  # a node without GPU rejects GPU requests
         resources.pop("gres", None)
         resources.pop("gpu_model", None)
     profile["set-resources"] = set_resources
+    threads = profile.get("set-threads") or {}
+    profile["set-threads"] = {rule: min(n, cpus) for rule, n in threads.items()}
     profile.update(
         {
             "slurm-status-command": "squeue",
@@ -66,11 +66,26 @@ def job_state(job_id: str, env: dict) -> str:
     return match.group(1) if match else f"unknown ({out.strip() or 'no record'})"
 
 
+def test_profile_names_every_gpu_rule_and_only_existing_rules():
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["executor"] == "slurm"
+    rules = read_rules()
+    per_rule = {**profile.get("set-resources", {}), **profile.get("set-threads", {})}
+    unknown = set(per_rule) - set(rules)
+    assert not unknown, f"{PROFILE.name} sets resources of rules that do not exist: {unknown}"
+    gpu_rules = {name for name, rule in rules.items() if rule.uses_gpu}
+    missing = gpu_rules - set(profile.get("set-resources", {}))
+    assert not missing, f"GPU rules without runtime/memory/partition in {PROFILE}: {missing}"
+    assert "slurm-status-command: squeue" in PROFILE.read_text(), "the squeue choice is gone"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_tiny_workflow_runs_through_slurm(slurm_cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     profile_dir = tmp_path / "profile"
     profile_dir.mkdir()
-    (profile_dir / "config.yaml").write_text(yaml.safe_dump(loopback_profile()))
+    (profile_dir / "config.yaml").write_text(yaml.safe_dump(loopback_profile(slurm_cluster.cpus)))
 
     result = snakemake(workdir, "--profile", str(profile_dir), *TINY, *TARGETS, timeout=1500)
     log = result.stdout + result.stderr

@@ -15,7 +15,7 @@ import rasterio.errors
 from scene_fixtures import CLASSES, TILING, make_sources
 from workflow import io
 from workflow import scenes as index
-from workflow import tiling
+from workflow import tiling, windows
 from workflow.windows import centred_origin, grid_positions, parse_yolo
 
 TILING_JSON = json.dumps({"tiling": TILING, "classes": CLASSES})
@@ -219,10 +219,10 @@ def test_rerun_clears_stale_tiles_and_a_failed_run_leaves_no_manifest(run, monke
 
 def test_read_window_stays_inside(run):
     scene = run["scenes"].iloc[0]
-    with tiling.open_scene(scene) as src:
-        assert tiling.read_window(src, 0, 0, 16).shape == (16, 16, 3)
+    with windows.open_scene(scene) as src:
+        assert windows.read_window(src, 0, 0, 16).shape == (16, 16, 3)
         with pytest.raises(ValueError, match="leaves the scene"):
-            tiling.read_window(src, int(scene["width"]) - 8, 0, 16)
+            windows.read_window(src, int(scene["width"]) - 8, 0, 16)
 
 
 def test_index_columns_are_checked(run, tmp_path):

@@ -19,12 +19,13 @@ import numpy as np
 # white planes, 10th percentile 0.71 -> 0.86 (mean 0.95 -> 0.94); planes of random colours with
 # shadows, 10th percentile 0.00 -> 0.41 (mean 0.59 -> 0.67); ~40 ms per crop.
 GRABCUT_MIN_SIDE = 96
-# When the box touches the crop border there is little or no background outside it; GrabCut then
-# learns the background from a ring this many crop pixels wide inside the box along those sides,
-# marked probable background (a plane's box corners and edges are mostly background; plane pixels
-# in the ring can still turn foreground).
+# When the box touches the crop border there is little or no background outside it to learn the
+# background colours from; the strip this many crop pixels wide inside the box along the sides
+# that touch the border is then taken as background. Plane pixels on the crop's outermost row or
+# column are lost that way (the mask's box may end 1 px short there); marking the strip only
+# "probable" background instead lets GrabCut turn the whole box to foreground (measured: IoU 0.61
+# instead of 0.98 on drawn planes touching the border).
 GRABCUT_RING = 1
-RING_LABEL = cv2.GC_PR_BGD
 
 
 def box_pixels(box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -49,8 +50,8 @@ def box_mask(shape: tuple[int, int], box) -> np.ndarray:
 
 def grabcut_seed(shape: tuple[int, int], box) -> np.ndarray:
     """GrabCut's initial labels for a box on an (H, W) crop -> (H, W) uint8: definite background
-    outside the box, probable foreground inside (what GC_INIT_WITH_RECT sets), and probable
-    background on a GRABCUT_RING wide strip inside the box along the sides that touch the border.
+    outside the box, probable foreground inside (what GC_INIT_WITH_RECT sets), and background on
+    a GRABCUT_RING wide strip inside the box along the sides that touch the crop's border.
     """
     height, width = shape
     x0, y0, x1, y1 = box_pixels(box, shape)
@@ -62,7 +63,7 @@ def grabcut_seed(shape: tuple[int, int], box) -> np.ndarray:
         (y0 == 0, np.s_[y0 : y0 + r, x0:x1]), (y1 == height, np.s_[y1 - r : y1, x0:x1]),
     ):  # fmt: skip
         if touches:
-            seed[strip] = RING_LABEL
+            seed[strip] = cv2.GC_BGD
     return seed
 
 

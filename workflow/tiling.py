@@ -7,7 +7,8 @@
 Reading. Each scene is opened with rasterio (GeoTIFF and PNG alike) and read one window at a
 time (`Window`, `boundless=False`; windows are shifted to lie inside the scene), in row-major
 order so that line-based formats (PNG) are decoded forwards. GDAL's block cache is capped at
-`GDAL_CACHE_BYTES`, enough for a band of tiles: memory follows the tile size, never the scene size.
+`workflow.windows.gdal_cache_bytes`, a band of windows: memory follows the tile size and scene width, never the
+scene's area.
 
 Visibility rule. An object belongs to a tile when at least `tiling.min_visibility` of its box
 area lies inside the tile; its label is then its box clipped to the tile. Objects overlapping a
@@ -27,11 +28,9 @@ killed mid-way leaves no manifest.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import logging
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +38,12 @@ import pandas as pd
 
 from workflow import io, runtime
 from workflow.readers import ClassSettings
-from workflow.windows import centred_origin, clip_to_window, grid_windows, near_window, yolo_lines
+from workflow.scenes import SPLITS
+from workflow.windows import (centred_origin, clip_to_window, gdal_cache_bytes, grid_windows,
+                              near_window, open_scene, read_window, write_tile, yolo_lines)
 
 LOG = logging.getLogger("workflow.tiling")
-SPLITS = ("train", "val", "test")
 KINDS = ("crops", "background", "detect")
-# GDAL's block cache: its default (5 % of RAM) lets a large scene's blocks pile up; 64 MiB holds a
-# band of tiles. rasterio passes GDAL_CACHEMAX to GDALSetCacheMax in bytes (a small number such
-# as 64 would mean 64 bytes: no cache, every overlapping window decoded again).
-GDAL_CACHE_BYTES = 64 * 2**20
 N_SIZE_CLASSES = 11
 SCENE_COLUMNS = ["scene_id", "image_path", "width", "height", "split"]
 OBJECT_COLUMNS = ["object_id", "scene_id", "class_name", "class_id", "xmin", "ymin", "xmax", "ymax"]
@@ -130,32 +126,6 @@ def load_index(scenes_csv, objects_csv) -> tuple[pd.DataFrame, pd.DataFrame]:
     return scenes, objects
 
 
-@contextlib.contextmanager
-def open_scene(scene):
-    """Open a scene row's image with rasterio; its size must match the index."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNGs carry no georeference
-        with rasterio.open(scene.image_path) as src:
-            if (src.width, src.height) != (scene.width, scene.height):
-                raise ValueError(f"{scene.image_path}: {src.width}x{src.height} px, the index says "
-                                 f"{scene.width}x{scene.height}: rebuild the index")
-            yield src
-
-
-def read_window(src, x0: int, y0: int, size: int) -> np.ndarray:
-    """The window `[x0, x0 + size) x [y0, y0 + size)` as (size, size, 3) uint8 RGB."""
-    from rasterio.windows import Window
-
-    if x0 < 0 or y0 < 0 or x0 + size > src.width or y0 + size > src.height:
-        raise ValueError(f"{src.name}: window ({x0}, {y0}, {size}) leaves the scene")
-    bands = [1, 1, 1] if src.count == 1 else [1, 2, 3]  # grey -> RGB; alpha dropped
-    data = src.read(bands, window=Window(x0, y0, size, size), boundless=False)  # (3, size, size)
-    return np.ascontiguousarray(data.transpose(1, 2, 0))
-
-
 def tarmac_fraction(tile: np.ndarray, rule: TarmacRule) -> float:
     """Fraction of an (H, W, 3) uint8 RGB tile's pixels in the tarmac colour band."""
     import cv2
@@ -200,21 +170,6 @@ def prepare_output(manifest: Path, subdirs) -> Path:
     for sub in subdirs:
         (out / sub).mkdir(parents=True)
     return out
-
-
-def write_tile(path: Path, tile: np.ndarray, labels: Path | None = None, text: str = "") -> None:
-    """Write an (H, W, 3) uint8 RGB tile as PNG (and its YOLO text when `labels` is given).
-
-    Plain writes, not per-file atomic renames: a tile is reachable only through the manifest,
-    which is written last and atomically, and a rerun clears the folder first; the renames
-    would double the file-system calls of the stage.
-    """
-    import cv2
-
-    if not cv2.imwrite(str(path), cv2.cvtColor(tile, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    if labels is not None:
-        labels.write_text(text)
 
 
 def fitting_scenes(scenes: pd.DataFrame, size: int, what: str) -> pd.DataFrame:
@@ -331,7 +286,8 @@ def make_tiles(kind: str, scenes_csv, objects_csv, settings: Settings, manifest)
     scenes, objects = load_index(scenes_csv, objects_csv)
     manifest = Path(manifest)
     out = prepare_output(manifest, SUBDIRS[kind])
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+    window = settings.tiling.crop_size if kind == "crops" else settings.tiling.detect_size
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(scenes, window)):
         table = MAKERS[kind](scenes, objects, settings, out)
     io.write_csv(manifest, table)
     LOG.info("wrote %s (%d rows)", manifest, len(table))

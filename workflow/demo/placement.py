@@ -74,31 +74,30 @@ class Placer:
         return float(self.ground.image[raster.window][raster.body].mean())
 
 
+LIVERIES = np.array(
+    [[70, 110, 170], [180, 60, 50], [235, 205, 90], [95, 100, 96], [150, 190, 225]], dtype=float
+)  # coloured bodies (a quarter of the planes); the others are white or light grey
+TAILS = np.array([[30, 60, 140], [190, 40, 40], [30, 30, 35], [230, 160, 40]], dtype=float)
+MIN_CONTRAST = 55.0  # grey levels between a plane's body and the ground under it
+
+
 def plane_colours(rng: np.random.Generator, background: float) -> dict[str, np.ndarray]:
-    """Livery colours; the body is redrawn until its grey level stands >= 55 off the ground."""
-    for _ in range(12):
+    """Livery colours; the body is redrawn until its grey level is MIN_CONTRAST off the ground."""
+    for _ in range(50):
         pick = rng.random()
         if pick < 0.55:
             body = rng.uniform(228, 250) + rng.uniform(-4, 4, 3)
         elif pick < 0.75:
             body = np.full(3, rng.uniform(185, 212))
         else:
-            body = np.array(
-                [[70, 110, 170], [180, 60, 50], [235, 205, 90], [95, 100, 96], [150, 190, 225]][
-                    rng.integers(5)
-                ]
-            ) + rng.uniform(-10, 10, 3)
-        if abs(body.mean() - background) >= 55:
+            body = LIVERIES[rng.integers(len(LIVERIES))] + rng.uniform(-10, 10, 3)
+        if abs(body.mean() - background) >= MIN_CONTRAST:
             break
-    tail = np.array(
-        [[30, 60, 140], [190, 40, 40], [30, 30, 35], [230, 160, 40]][rng.integers(4)], float
-    )
-    return dict(
-        body=body,
-        wing=body * rng.uniform(0.86, 0.96),
-        engine=np.full(3, rng.uniform(60, 100)),
-        fin=tail if rng.random() < 0.6 else body * 0.8,
-    )
+    else:
+        raise AssertionError(f"no plane colour stands out from a ground of grey level {background}")
+    fin = TAILS[rng.integers(len(TAILS))] if rng.random() < 0.6 else body * 0.8
+    wing = body * rng.uniform(0.86, 0.96)
+    return dict(body=body, wing=wing, engine=np.full(3, rng.uniform(60, 100)), fin=fin)
 
 
 def label_side(raster: Raster, oriented: bool) -> float:
@@ -143,15 +142,10 @@ def plane_pose(placer: Placer, length: float) -> tuple[float, float, float, tupl
         return None if point is None else (*point, rng.uniform(0, 2 * np.pi), TARMAC)
     if site < 0.85:  # lined up on the taxiway or the runway
         v = g.plan.taxiway[0] if rng.random() < 0.6 else g.plan.runway[0]
-        x, y = g.frame.to_image(
-            [rng.uniform(-0.4, 0.4) * g.regions.shape[0], v + rng.normal(0, 1.5)]
-        )
-        return (
-            x,
-            y,
-            g.frame.heading(False) + np.pi * (rng.random() < 0.5) + rng.normal(0, 0.03),
-            TARMAC,
-        )
+        u = rng.uniform(-0.4, 0.4) * g.plan.size
+        x, y = g.frame.to_image([u, v + rng.normal(0, 1.5)])
+        heading = g.frame.heading(False) + np.pi * (rng.random() < 0.5) + rng.normal(0, 0.03)
+        return x, y, heading, TARMAC
     point = placer.random_point((layout.GRASS,))
     allowed = (layout.GRASS, layout.ROAD, *TARMAC)
     return None if point is None else (*point, rng.uniform(0, 2 * np.pi), allowed)

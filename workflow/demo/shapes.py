@@ -32,53 +32,31 @@ class PlaneParams:
     engines: int  # 0, 2 or 4 on the wings; bizjets carry 2 at the rear instead
 
 
+# Uniform ranges per kind: span, fuselage width, sweep (deg), wing x, root chord, taper, tail span.
+RANGES = {
+    "airliner": dict(span_ratio=(0.88, 1.05), fuselage_ratio=(0.09, 0.12), sweep_deg=(24, 36),
+                     wing_x=(0.08, 0.16), root_chord=(0.24, 0.3), taper=(0.25, 0.4),
+                     tail_span_ratio=(0.34, 0.42)),
+    "bizjet": dict(span_ratio=(0.8, 0.98), fuselage_ratio=(0.1, 0.13), sweep_deg=(18, 30),
+                   wing_x=(0.02, 0.1), root_chord=(0.2, 0.26), taper=(0.35, 0.5),
+                   tail_span_ratio=(0.3, 0.38)),
+    "prop": dict(span_ratio=(1.15, 1.4), fuselage_ratio=(0.11, 0.14), sweep_deg=(0, 6),
+                 wing_x=(0.12, 0.2), root_chord=(0.16, 0.2), taper=(0.55, 0.85),
+                 tail_span_ratio=(0.36, 0.44)),
+}  # fmt: skip
+ENGINES = {"airliner": (2, 2, 4), "bizjet": (0,), "prop": (0, 2)}  # drawn uniformly
+
+
 def sample_plane_params(rng: np.random.Generator, length: float) -> PlaneParams:
     """Draw a plane of the given length; the kind follows the size (small ones are mostly props)."""
     if length < 13:
-        kind = rng.choice(["prop", "bizjet"], p=[0.75, 0.25])
+        kind = str(rng.choice(["prop", "bizjet"], p=[0.75, 0.25]))
     elif length < 20:
-        kind = rng.choice(PLANE_KINDS, p=[0.35, 0.4, 0.25])
+        kind = str(rng.choice(PLANE_KINDS, p=[0.35, 0.4, 0.25]))
     else:
-        kind = rng.choice(["airliner", "bizjet"], p=[0.85, 0.15])
-    u = rng.uniform
-    if kind == "airliner":
-        return PlaneParams(
-            str(kind),
-            length,
-            u(0.88, 1.05),
-            u(0.09, 0.12),
-            u(24, 36),
-            u(0.08, 0.16),
-            u(0.24, 0.3),
-            u(0.25, 0.4),
-            u(0.34, 0.42),
-            int(rng.choice([2, 2, 4])),
-        )
-    if kind == "bizjet":
-        return PlaneParams(
-            str(kind),
-            length,
-            u(0.8, 0.98),
-            u(0.1, 0.13),
-            u(18, 30),
-            u(0.02, 0.1),
-            u(0.2, 0.26),
-            u(0.35, 0.5),
-            u(0.3, 0.38),
-            0,
-        )
-    return PlaneParams(
-        str(kind),
-        length,
-        u(1.15, 1.4),
-        u(0.11, 0.14),
-        u(0, 6),
-        u(0.12, 0.2),
-        u(0.16, 0.2),
-        u(0.55, 0.85),
-        u(0.36, 0.44),
-        int(rng.choice([0, 2])),
-    )
+        kind = str(rng.choice(["airliner", "bizjet"], p=[0.85, 0.15]))
+    values = {key: float(rng.uniform(*span)) for key, span in RANGES[kind].items()}
+    return PlaneParams(kind, length, engines=int(rng.choice(ENGINES[kind])), **values)
 
 
 def _fuselage(p: PlaneParams) -> np.ndarray:

@@ -12,8 +12,14 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from workflow.diffusion.nn import Downsample, GroupNorm32, conv3x3, qkv_attention, timestep_embedding
-from workflow.diffusion.unet import AttentionBlock, ResBlock, TimestepEmbedSequential, check_family_kwargs
+from workflow.diffusion.nn import GroupNorm32, qkv_attention, timestep_embedding
+from workflow.diffusion.unet import (
+    BlockFactory,
+    check_family_kwargs,
+    encoder_blocks,
+    middle_block,
+    time_embedding_mlp,
+)
 
 
 class AttentionPool2d(nn.Module):
@@ -26,7 +32,9 @@ class AttentionPool2d(nn.Module):
 
     def __init__(self, spatial_dim: int, embed_dim: int, num_head_channels: int, output_dim: int):
         super().__init__()
-        self.positional_embedding = nn.Parameter(torch.randn(embed_dim, spatial_dim**2 + 1) / embed_dim**0.5)
+        self.positional_embedding = nn.Parameter(torch.empty(embed_dim, spatial_dim**2 + 1))
+        if not self.positional_embedding.is_meta:  # meta tensors have no values (and the op imports sympy)
+            nn.init.normal_(self.positional_embedding, std=embed_dim**-0.5)  # N(0, 1/C), as released
         self.qkv_proj = nn.Conv1d(embed_dim, 3 * embed_dim, 1)
         self.c_proj = nn.Conv1d(embed_dim, output_dim, 1)
         self.num_heads = embed_dim // num_head_channels
@@ -58,35 +66,13 @@ class EncoderUNetModel(nn.Module):
             raise ValueError(f"pool={pool!r}: only 'attention' (the released classifiers' pool) is supported")
         if num_head_channels == -1:
             raise ValueError("the attention pool needs num_head_channels (heads = channels // num_head_channels)")
-        self.model_channels = model_channels
-        self.time_embed_dim = 4 * model_channels
-        self.time_embed = nn.Sequential(
-            nn.Linear(model_channels, self.time_embed_dim), nn.SiLU(),
-            nn.Linear(self.time_embed_dim, self.time_embed_dim),
-        )
-        block = dict(emb_channels=self.time_embed_dim, dropout=dropout, use_checkpoint=use_checkpoint,
-                     use_scale_shift_norm=use_scale_shift_norm)
-        attention = dict(num_heads=num_heads, num_head_channels=num_head_channels,
-                         use_new_attention_order=use_new_attention_order, use_checkpoint=use_checkpoint)
-        attention_ds = set(attention_resolutions)
-        ch = int(channel_mult[0] * model_channels)
-        self.input_blocks = nn.ModuleList([TimestepEmbedSequential(conv3x3(in_channels, ch))])
-        ds = 1
-        for level, mult in enumerate(channel_mult):
-            for _ in range(num_res_blocks):
-                layers: list[nn.Module] = [ResBlock(ch, out_channels=int(mult * model_channels), **block)]
-                ch = int(mult * model_channels)
-                if ds in attention_ds:
-                    layers.append(AttentionBlock(ch, **attention))
-                self.input_blocks.append(TimestepEmbedSequential(*layers))
-            if level != len(channel_mult) - 1:
-                down = (ResBlock(ch, out_channels=ch, down=True, **block) if resblock_updown
-                        else Downsample(ch, conv_resample))
-                self.input_blocks.append(TimestepEmbedSequential(down))
-                ds *= 2
-        self.middle_block = TimestepEmbedSequential(
-            ResBlock(ch, **block), AttentionBlock(ch, **attention), ResBlock(ch, **block),
-        )
+        self.model_channels, self.time_embed_dim = model_channels, 4 * model_channels
+        make = BlockFactory(self.time_embed_dim, dropout, use_scale_shift_norm, use_checkpoint, num_head_channels,
+                            use_new_attention_order, resblock_updown, conv_resample)
+        self.time_embed = time_embedding_mlp(model_channels)
+        self.input_blocks, _, ch, ds = encoder_blocks(make, in_channels, model_channels, channel_mult,
+                                                      num_res_blocks, set(attention_resolutions), num_heads)
+        self.middle_block = middle_block(make, ch, num_heads)
         self.out = nn.Sequential(
             GroupNorm32(ch), nn.SiLU(), AttentionPool2d(image_size // ds, ch, num_head_channels, out_channels),
         )

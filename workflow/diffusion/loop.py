@@ -147,6 +147,13 @@ def train(model: nn.Module, parameters: list[nn.Parameter], batch_fn: BatchFn, l
     return LoopResult(step=step, history=history, ema=ema)
 
 
+def discard_state(state_path: str | Path | None) -> None:
+    """Remove a finished run's training state: it exists to resume an interrupted run, and a
+    later run with changed code must train afresh rather than resume a finished one."""
+    if state_path is not None:
+        Path(state_path).unlink(missing_ok=True)
+
+
 def write_loss(history: list[dict[str, float]], csv_path: str | Path, png_path: str | Path | None) -> None:
     """The loss history as CSV (one row per step) and, optionally, a curve PNG (matplotlib Agg)."""
     import matplotlib

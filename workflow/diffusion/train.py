@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> None:
     checkpoint.save_model(args.model, model.state_dict(), arch, dict(schedule=settings.schedule, steps=settings.steps),
                           config, settings.seed, result.step)
     log.info("wrote %s at step %d", args.model, result.step)
+    loop.discard_state(args.state)
 
 
 def main(argv=None) -> None:

@@ -198,6 +198,7 @@ def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, devi
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
     checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, config["seed"], result.step)
     log.info("wrote %s at step %d (last accuracy %.3f)", args.model, result.step, result.history[-1]["accuracy"])
+    loop.discard_state(args.state)
 
 
 def main(argv=None) -> None:

@@ -10,6 +10,7 @@ encoder, workflow.diffusion.condition).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import torch
@@ -149,6 +150,85 @@ def check_family_kwargs(dims: int, use_fp16: bool, num_classes: int | None = Non
         raise ValueError("num_classes: class-conditional ADM is not supported (use classifier guidance)")
 
 
+@dataclass(frozen=True)
+class BlockFactory:
+    """The per-model settings shared by every ResBlock and AttentionBlock of an ADM network."""
+
+    emb_channels: int
+    dropout: float
+    use_scale_shift_norm: bool
+    use_checkpoint: bool
+    num_head_channels: int
+    use_new_attention_order: bool
+    resblock_updown: bool
+    conv_resample: bool
+
+    def res(self, channels: int, out_channels: int | None = None, up: bool = False, down: bool = False):
+        return ResBlock(channels, self.emb_channels, self.dropout, out_channels, self.use_scale_shift_norm,
+                        up=up, down=down, use_checkpoint=self.use_checkpoint)
+
+    def attention(self, channels: int, num_heads: int) -> AttentionBlock:
+        return AttentionBlock(channels, num_heads, self.num_head_channels, self.use_new_attention_order,
+                              self.use_checkpoint)
+
+    def down(self, channels: int) -> nn.Module:
+        return self.res(channels, down=True) if self.resblock_updown else Downsample(channels, self.conv_resample)
+
+    def up(self, channels: int) -> nn.Module:
+        return self.res(channels, up=True) if self.resblock_updown else Upsample(channels, self.conv_resample)
+
+
+def time_embedding_mlp(model_channels: int) -> nn.Sequential:
+    """Linear(mc, 4mc), SiLU, Linear(4mc, 4mc): sinusoid (B, mc) -> emb (B, 4mc)."""
+    return nn.Sequential(nn.Linear(model_channels, 4 * model_channels), nn.SiLU(),
+                         nn.Linear(4 * model_channels, 4 * model_channels))
+
+
+def encoder_blocks(make: BlockFactory, in_channels: int, model_channels: int, channel_mult: Sequence[int],
+                   num_res_blocks: int, attention_ds: set[int], num_heads: int):
+    """The downsampling half: input conv, then per level `num_res_blocks` ResBlocks (+ attention
+    where ds is listed) and a down block between levels.
+    Returns (blocks, channels of every block's output, final channels, final ds)."""
+    ch = int(channel_mult[0] * model_channels)
+    blocks = nn.ModuleList([TimestepEmbedSequential(conv3x3(in_channels, ch))])
+    skip_channels, ds = [ch], 1
+    for level, mult in enumerate(channel_mult):
+        for _ in range(num_res_blocks):
+            layers: list[nn.Module] = [make.res(ch, int(mult * model_channels))]
+            ch = int(mult * model_channels)
+            if ds in attention_ds:
+                layers.append(make.attention(ch, num_heads))
+            blocks.append(TimestepEmbedSequential(*layers))
+            skip_channels.append(ch)
+        if level != len(channel_mult) - 1:
+            blocks.append(TimestepEmbedSequential(make.down(ch)))
+            skip_channels.append(ch)
+            ds *= 2
+    return blocks, skip_channels, ch, ds
+
+
+def middle_block(make: BlockFactory, ch: int, num_heads: int) -> TimestepEmbedSequential:
+    return TimestepEmbedSequential(make.res(ch), make.attention(ch, num_heads), make.res(ch))
+
+
+def decoder_blocks(make: BlockFactory, ch: int, ds: int, skip_channels: list[int], model_channels: int,
+                   channel_mult: Sequence[int], num_res_blocks: int, attention_ds: set[int], num_heads: int):
+    """The upsampling half: per level `num_res_blocks + 1` ResBlocks on cat([h, skip]) (+ attention)
+    and an up block closing every level but the first. Returns (blocks, final channels)."""
+    blocks = nn.ModuleList()
+    for level, mult in reversed(list(enumerate(channel_mult))):
+        for i in range(num_res_blocks + 1):
+            layers = [make.res(ch + skip_channels.pop(), int(model_channels * mult))]
+            ch = int(model_channels * mult)
+            if ds in attention_ds:
+                layers.append(make.attention(ch, num_heads))
+            if level and i == num_res_blocks:
+                layers.append(make.up(ch))
+                ds //= 2
+            blocks.append(TimestepEmbedSequential(*layers))
+    return blocks, ch
+
+
 class UNetModel(nn.Module):
     """ADM U-Net. Arguments are guided-diffusion's `UNetModel` arguments (the golden JSON's
     `model_kwargs` pass straight through), plus `condition` (workflow.diffusion.condition.CONDITIONS)
@@ -168,57 +248,24 @@ class UNetModel(nn.Module):
                  use_new_attention_order: bool = False, condition: str = "none", time_adapter: bool = False):
         super().__init__()
         check_family_kwargs(dims, use_fp16, num_classes)
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition {condition!r} is not one of {CONDITIONS}")
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
-        self.model_channels = model_channels
-        self.time_embed_dim = 4 * model_channels
-        self.time_embed = nn.Sequential(
-            nn.Linear(model_channels, self.time_embed_dim), nn.SiLU(),
-            nn.Linear(self.time_embed_dim, self.time_embed_dim),
-        )
-        attention = dict(num_head_channels=num_head_channels, use_new_attention_order=use_new_attention_order,
-                         use_checkpoint=use_checkpoint)
-        block = dict(emb_channels=self.time_embed_dim, dropout=dropout, use_checkpoint=use_checkpoint,
-                     use_scale_shift_norm=use_scale_shift_norm)
+        self.model_channels, self.time_embed_dim = model_channels, 4 * model_channels
+        make = BlockFactory(self.time_embed_dim, dropout, use_scale_shift_norm, use_checkpoint, num_head_channels,
+                            use_new_attention_order, resblock_updown, conv_resample)
         attention_ds = set(attention_resolutions)
-        ch = int(channel_mult[0] * model_channels)
-        self.input_blocks = nn.ModuleList([TimestepEmbedSequential(conv3x3(in_channels, ch))])
-        skip_channels, ds = [ch], 1
-        for level, mult in enumerate(channel_mult):
-            for _ in range(num_res_blocks):
-                layers: list[nn.Module] = [ResBlock(ch, out_channels=int(mult * model_channels), **block)]
-                ch = int(mult * model_channels)
-                if ds in attention_ds:
-                    layers.append(AttentionBlock(ch, num_heads=num_heads, **attention))
-                self.input_blocks.append(TimestepEmbedSequential(*layers))
-                skip_channels.append(ch)
-            if level != len(channel_mult) - 1:
-                down = (ResBlock(ch, out_channels=ch, down=True, **block) if resblock_updown
-                        else Downsample(ch, conv_resample))
-                self.input_blocks.append(TimestepEmbedSequential(down))
-                skip_channels.append(ch)
-                ds *= 2
-        self.middle_block = TimestepEmbedSequential(
-            ResBlock(ch, **block), AttentionBlock(ch, num_heads=num_heads, **attention), ResBlock(ch, **block),
-        )
         heads_up = num_heads if num_heads_upsample == -1 else num_heads_upsample
-        self.output_blocks = nn.ModuleList()
-        for level, mult in reversed(list(enumerate(channel_mult))):
-            for i in range(num_res_blocks + 1):
-                layers = [ResBlock(ch + skip_channels.pop(), out_channels=int(model_channels * mult), **block)]
-                ch = int(model_channels * mult)
-                if ds in attention_ds:
-                    layers.append(AttentionBlock(ch, num_heads=heads_up, **attention))
-                if level and i == num_res_blocks:
-                    layers.append(ResBlock(ch, out_channels=ch, up=True, **block) if resblock_updown
-                                  else Upsample(ch, conv_resample))
-                    ds //= 2
-                self.output_blocks.append(TimestepEmbedSequential(*layers))
+        self.time_embed = time_embedding_mlp(model_channels)
+        self.input_blocks, skips, ch, ds = encoder_blocks(make, in_channels, model_channels, channel_mult,
+                                                          num_res_blocks, attention_ds, num_heads)
+        self.middle_block = middle_block(make, ch, num_heads)
+        self.output_blocks, ch = decoder_blocks(make, ch, ds, skips, model_channels, channel_mult,
+                                                num_res_blocks, attention_ds, heads_up)
         self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(), zero_module(conv3x3(ch, out_channels)))
         self.adapter: nn.Module | None = None
         self.cond_encoder: nn.Module | None = None
         self.condition = "none"
-        if condition not in CONDITIONS:
-            raise ValueError(f"condition {condition!r} is not one of {CONDITIONS}")
         if condition != "none":
             attach_condition_encoder(self, condition)
         if time_adapter:

@@ -1,0 +1,82 @@
+# Datasets -> detectors: ultralytics YOLOv8 / YOLOv5u, one job per arch x experiment x seed,
+# each evaluated on the real test split (metrics.json). With detect.start = pretrain, each arch
+# is first pre-trained once on separately generated demo scenes, and every seed of every
+# experiment fine-tunes from those weights (the demo's stand-in for COCO weights).
+
+
+wildcard_constraints:
+    arch="|".join(config["detect"]["archs"]),
+    seed=r"\d+",
+
+
+rule detect_pretrain_data:
+    input:
+        code=get_code("workflow.pretrain_data"),
+    output:
+        data="results/detect/pretrain/data/data.yaml",
+        manifest="results/detect/pretrain/data/manifest.json",
+    log:
+        "results/logs/detect/pretrain_data.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        settings=get_pretrain_data_settings(),
+    shell:
+        "python -m workflow.pretrain_data --settings {params.settings:q}"
+        " --out results/detect/pretrain/data > {log} 2>&1"
+
+
+rule detect_pretrain:
+    input:
+        data="results/detect/pretrain/data/data.yaml",
+        code=get_code("workflow.detect"),
+    output:
+        weights="results/detect/pretrain/{arch}/weights/best.pt",
+        results="results/detect/pretrain/{arch}/results.csv",
+        metrics="results/detect/pretrain/{arch}/metrics.json",
+    log:
+        "results/logs/detect/pretrain_{arch}.log",
+    benchmark:
+        "results/benchmarks/detect/pretrain_{arch}.tsv"
+    conda:
+        "../envs/detect.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=get_pretrain_settings(),
+        note="pre-training on separately generated demo scenes (detect.pretrain)",
+    shell:
+        "python -m workflow.detect --settings {params.settings:q} --data {input.data}"
+        " --arch {wildcards.arch} --seed 0 --experiment pretrain --note {params.note:q}"
+        " --config-dir results/detect/ultralytics --threads {threads}"
+        " --out results/detect/pretrain/{wildcards.arch} > {log} 2>&1"
+
+
+rule detect_train:
+    input:
+        unpack(lambda wildcards: get_start_weights(wildcards.arch)),
+        data="results/datasets/{experiment}/data.yaml",
+        code=get_code("workflow.detect"),
+    output:
+        weights="results/detect/{arch}/{experiment}/seed{seed}/weights/best.pt",
+        results="results/detect/{arch}/{experiment}/seed{seed}/results.csv",
+        metrics="results/detect/{arch}/{experiment}/seed{seed}/metrics.json",
+    log:
+        "results/logs/detect/{arch}/{experiment}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/detect/{arch}/{experiment}/seed{seed}.tsv"
+    conda:
+        "../envs/detect.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=lambda wildcards: get_train_settings(wildcards.experiment),
+        start=lambda wildcards: get_start_flags(wildcards.arch),
+    shell:
+        "python -m workflow.detect --settings {params.settings:q} --data {input.data}"
+        " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
+        " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
+        " --out results/detect/{wildcards.arch}/{wildcards.experiment}/seed{wildcards.seed}"
+        " > {log} 2>&1"

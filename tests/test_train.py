@@ -1,0 +1,254 @@
+"""Training CLIs of workflow.diffusion: resume after a stop or a kill continues bit for bit,
+model files carry their config and seed, base checkpoints load strictly, data augmentation keeps
+image and condition aligned, and the schema's enums are the code's constants."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from diffusion_fixtures import write_bank, write_tiles
+from workflow.diffusion import checkpoint, data, gaussian, loop, train_classifier
+from workflow.diffusion.presets import build_unet
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+PRESET = "golden_small"
+
+FINETUNE = dict(mode="attention_adapter", iterations=4, batch_size=2, accumulation=2, lr=0.001, ema=0.9,
+                oversample_small=True, checkpoint_every=2, sample_grid=2, sample_steps=2)
+
+
+def finetune_settings(**stage):
+    return dict(preset=PRESET, schedule="linear", steps=100, vlb_weight=0.001, seed=3, condition="canny",
+                finetune={**FINETUNE, **stage})
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diffusion")
+    bank = write_bank(root, n=8)
+    base = root / "base.pt"
+    torch.manual_seed(0)
+    model = build_unet(PRESET)
+    arch = dict(kind="unet", preset=PRESET, image_size=32, condition="none", finetune_mode=None)
+    checkpoint.save_model(base, model.state_dict(), arch, dict(schedule="linear", steps=100), {}, 0, 0)
+    return dict(root=root, bank=bank, base=base, background=write_tiles(root, kind="background"))
+
+
+def finetune_cmd(ws, out: Path, settings: dict, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "workflow.diffusion.train", "finetune", "--settings", json.dumps(settings),
+            "--bank", str(ws["bank"]), "--base", str(ws["base"]), "--model", str(out / "model.pt"),
+            "--loss-csv", str(out / "loss.csv"), "--loss-png", str(out / "loss.png"),
+            "--samples", str(out / "samples.png"), "--state", str(out / "state.pt"), *extra]
+
+
+def run(cmd, expect=0):
+    result = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert result.returncode == expect, result.stderr[-3000:]
+    return result
+
+
+def assert_same_weights(path_a: Path, path_b: Path):
+    a, b = checkpoint.load(path_a), checkpoint.load(path_b)
+    assert a["step"] == b["step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for name in a["state_dict"]:
+        assert torch.equal(a["state_dict"][name], b["state_dict"][name]), name
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workspace):
+    out = workspace["root"] / "uninterrupted"
+    run(finetune_cmd(workspace, out, finetune_settings()))
+    return out
+
+
+def test_stop_and_resume_gives_the_same_weights(workspace, uninterrupted):
+    out = workspace["root"] / "stopped"
+    run(finetune_cmd(workspace, out, finetune_settings(), "--stop-after", "1"), expect=loop.STOPPED_EXIT_CODE)
+    assert (out / "state.pt").exists() and not (out / "model.pt").exists()
+    state = checkpoint.load(out / "state.pt")
+    assert state["step"] == 1 and state["config"] == finetune_settings() and state["seed"] == 3
+    run(finetune_cmd(workspace, out, finetune_settings()))
+    assert_same_weights(uninterrupted / "model.pt", out / "model.pt")
+    assert (out / "loss.csv").read_text() == (uninterrupted / "loss.csv").read_text()
+    assert (out / "samples.png").read_bytes() == (uninterrupted / "samples.png").read_bytes()
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_the_same_weights(workspace, uninterrupted):
+    out = workspace["root"] / "killed"
+    settings = finetune_settings(checkpoint_every=1)
+    reference = workspace["root"] / "reference_every1"
+    run(finetune_cmd(workspace, reference, settings))
+    process = subprocess.Popen(finetune_cmd(workspace, out, settings), cwd=ROOT, env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "state.pt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = checkpoint.load(out / "state.pt")["step"]
+    assert killed_at < 4 and not (out / "model.pt").exists()
+    run(finetune_cmd(workspace, out, settings))
+    assert_same_weights(reference / "model.pt", out / "model.pt")
+
+
+def test_model_file_carries_config_seed_and_loads(workspace, uninterrupted):
+    saved = checkpoint.load(uninterrupted / "model.pt")
+    assert saved["config"] == finetune_settings() and saved["seed"] == 3 and saved["step"] == 4
+    assert not (uninterrupted / "state.pt").exists()  # a finished run discards its training state
+    model, spec = checkpoint.load_model(uninterrupted / "model.pt", "cpu")
+    assert (spec.kind, spec.condition, spec.schedule, spec.steps) == ("unet", "canny", "linear", 100)
+    assert not model.training
+    x = torch.zeros(1, 3, 32, 32)
+    assert model(x, torch.tensor([5]), cond=torch.zeros(1, 1, 32, 32)).shape == (1, 6, 32, 32)
+    lines = (uninterrupted / "loss.csv").read_text().splitlines()
+    assert lines[0] == "step,loss,mse,vlb" and len(lines) == 5
+
+
+def test_changed_settings_do_not_resume_a_stale_state(workspace, caplog):
+    from workflow.diffusion import train
+
+    out = workspace["root"] / "stale"
+    with pytest.raises(SystemExit) as stop:
+        train.main(finetune_cmd(workspace, out, finetune_settings(), "--stop-after", "1")[3:])
+    assert stop.value.code == loop.STOPPED_EXIT_CODE
+    train.main(finetune_cmd(workspace, out, finetune_settings(lr=0.002, iterations=1))[3:])
+    assert "starting over" in caplog.text
+    assert checkpoint.load(out / "model.pt")["config"]["finetune"]["lr"] == 0.002
+
+
+def test_missing_or_mismatched_base_checkpoint_names_path_and_key(tmp_path, workspace):
+    model = build_unet(PRESET, condition="canny", finetune_mode="attention_adapter")
+    with pytest.raises(FileNotFoundError, match="nowhere.pt"):
+        checkpoint.init_from_base(model, tmp_path / "nowhere.pt", PRESET)
+    state = build_unet(PRESET).state_dict()
+    del state["out.2.bias"]
+    state["input_blocks.0.0.extra"] = torch.zeros(1)
+    torch.save(state, tmp_path / "guided.pt")  # a guided-diffusion checkpoint is a plain state dict
+    with pytest.raises(ValueError, match=r"guided\.pt.*out\.2\.bias.*input_blocks\.0\.0\.extra"):
+        checkpoint.init_from_base(model, tmp_path / "guided.pt", PRESET)
+    with pytest.raises(ValueError, match="preset"):
+        checkpoint.init_from_base(model, workspace["base"], "demo64")
+    torch.save({"model": {"w": torch.zeros(1)}, "epoch": 3}, tmp_path / "pickled.pt")
+    with pytest.raises(ValueError, match="pickled.pt.*'model'"):
+        checkpoint.init_from_base(model, tmp_path / "pickled.pt", PRESET)
+
+
+def test_guided_diffusion_state_dict_loads_strictly_and_leaves_the_extras_at_zero(tmp_path):
+    torch.manual_seed(1)
+    base = build_unet(PRESET)
+    torch.save(base.state_dict(), tmp_path / "guided.pt")
+    model = build_unet(PRESET, condition="mask", finetune_mode="attention_adapter")
+    checkpoint.init_from_base(model, tmp_path / "guided.pt", PRESET)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([1, 900])
+    with torch.no_grad():
+        assert torch.allclose(model(x, t, cond=torch.ones(2, 1, 32, 32)), base(x, t), atol=1e-6)
+
+
+def test_bank_flips_image_and_mask_together_and_oversamples(workspace):
+    bank = data.PlaneBank(workspace["bank"], 32, condition="mask", balance=True)
+    assert len(bank) == 7  # the flagged row is skipped for masks
+    rng = np.random.default_rng(0)
+    x0, cond, size_class = bank.batch(rng, 16)
+    assert x0.shape == (16, 3, 32, 32) and cond.shape == (16, 1, 32, 32) and size_class.shape == (16,)
+    assert x0.min() >= -1 and x0.max() <= 1
+    plane = cond[:, 0] > 0
+    assert (x0.mean(1)[plane] > 0.5).all() and (x0.mean(1)[~plane] < 0.2).all()
+    weights = data.size_class_weights(np.array([0, 0, 0, 5]), balance=True)
+    assert np.allclose(weights, [1 / 6, 1 / 6, 1 / 6, 1 / 2])
+
+
+def test_canny_condition_draws_new_thresholds_per_sample(workspace):
+    bank = data.PlaneBank(workspace["bank"], 32, condition="canny")
+    rng = np.random.default_rng(1)
+    densities = {float((bank.item(1, rng)[1] > 0).mean()) for _ in range(30)}
+    assert len(densities) > 1
+    stored = bank.stored_conditions(3)
+    assert stored.shape == (3, 1, 32, 32) and set(stored.unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_tile_windows_use_the_train_split_only(tmp_path):
+    manifest = write_tiles(tmp_path, n=3)
+    windows = data.TileWindows.from_detect_manifest(manifest, 32)
+    assert len(windows.paths) == 2
+    batch = windows.batch(np.random.default_rng(0), 5)
+    assert batch.shape == (5, 3, 32, 32)
+    with pytest.raises(ValueError, match="smaller than"):
+        data.TileWindows.from_detect_manifest(manifest, 128).window(np.random.default_rng(0))
+
+
+def test_classifier_clis_train_and_load(workspace, tmp_path):
+    size = dict(preset=PRESET, schedule="linear", steps=100, seed=0,
+                size_classifier=dict(iterations=2, batch_size=4, lr=1e-3, oversample_small=True, checkpoint_every=1))
+    cherry = dict(seed=0, cherry_picker=dict(weights=None, num_classes=2, input_size=32, iterations=2, batch_size=4,
+                                             lr=1e-3, checkpoint_every=1))
+    common = ["--bank", str(workspace["bank"]), "--loss-csv", str(tmp_path / "l.csv"),
+              "--loss-png", str(tmp_path / "l.png")]
+    train_classifier.main(["size", "--settings", json.dumps(size), "--model", str(tmp_path / "size.pt"), *common])
+    train_classifier.main(["cherry", "--settings", json.dumps(cherry), "--background", str(workspace["background"]),
+                           "--model", str(tmp_path / "cherry.pt"), *common])
+    classifier, spec = checkpoint.load_model(tmp_path / "size.pt")
+    assert spec.kind == "classifier" and classifier(torch.zeros(2, 3, 32, 32), torch.tensor([0, 99])).shape == (2, 11)
+    picker, spec = checkpoint.load_model(tmp_path / "cherry.pt")
+    probability = picker.plane_probability(torch.zeros(3, 3, 40, 40))
+    assert spec.kind == "cherry_picker" and probability.shape == (3,) and ((probability >= 0) & (probability <= 1)).all()
+
+
+def test_cherry_picker_weights_replace_the_head_and_reject_wrong_keys(tmp_path):
+    from torchvision.models import resnet18
+
+    from workflow.diffusion.train_classifier import CherryPicker, load_resnet_weights
+
+    torch.save(resnet18(num_classes=1000).state_dict(), tmp_path / "resnet18.pth")
+    picker = CherryPicker(1, 32)
+    load_resnet_weights(picker, str(tmp_path / "resnet18.pth"))
+    state = resnet18().state_dict()
+    del state["layer1.0.conv1.weight"]
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(ValueError, match=r"broken\.pth.*layer1\.0\.conv1\.weight"):
+        load_resnet_weights(picker, str(tmp_path / "broken.pth"))
+
+
+def test_pretrain_settings_reject_unknown_keys():
+    from workflow.diffusion.train import parse_settings
+
+    good = dict(preset=PRESET, schedule="linear", steps=10, vlb_weight=0.001, seed=0,
+                pretrain={k: v for k, v in FINETUNE.items() if k not in ("mode", "oversample_small")})
+    assert parse_settings(json.dumps(good), "pretrain").stage.iterations == 4
+    with pytest.raises(ValueError, match="diffusion.pretrain.iteratons"):
+        parse_settings(json.dumps({**good, "pretrain": {**good["pretrain"], "iteratons": 3}}), "pretrain")
+    with pytest.raises(ValueError, match="condition"):
+        parse_settings(json.dumps({**good, "condition": "canny"}), "pretrain")
+
+
+def test_schema_enums_are_the_code_constants_and_the_config_validates():
+    from workflow.diffusion.condition import CONDITIONS
+    from workflow.diffusion.finetune import FINETUNE_MODES
+    from workflow.diffusion.presets import CONFIG_PRESETS
+
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    section = schema["properties"]["diffusion"]
+    assert section["additionalProperties"] is False
+    props = section["properties"]
+    assert props["schedule"]["enum"] == list(gaussian.SCHEDULES)
+    assert props["preset"]["enum"] == list(CONFIG_PRESETS)
+    assert props["finetune"]["properties"]["mode"]["enum"] == list(FINETUNE_MODES)
+    assert props["models"]["additionalProperties"]["enum"] == list(CONDITIONS)
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    jsonschema.validate(config["diffusion"], section | {"$defs": schema["$defs"]})
+    bad = json.loads(json.dumps(config["diffusion"]))
+    bad["finetune"]["mdoe"] = "full"
+    with pytest.raises(jsonschema.ValidationError, match="mdoe"):
+        jsonschema.validate(bad, section | {"$defs": schema["$defs"]})
