@@ -2,7 +2,7 @@
 
     python bench/inpaint.py [--threads 1] [--batch 8]
 
-Prints three ratios:
+Prints three ratios (numbers: the closing note of issue 5):
 1. sampler overhead: wall time of `inpaint` over (network evaluations x bare forward time) at
    the same batch (goal <= 1.10);
 2. batching: time per image at batch 8 over time per image at batch 1;
@@ -28,15 +28,18 @@ SIZE = 32
 
 
 class Counting(torch.nn.Module):
-    """Counts network evaluations (calls) of the wrapped model."""
+    """Counts network evaluations (calls) of the wrapped model and the CPU time spent in them."""
 
     def __init__(self, model):
         super().__init__()
-        self.model, self.calls = model, 0
+        self.model, self.calls, self.cpu = model, 0, 0.0
 
     def forward(self, x, t, cond=None):
         self.calls += 1
-        return self.model(x, t, cond=cond)
+        started = time.process_time()
+        out = self.model(x, t, cond=cond)
+        self.cpu += time.process_time() - started
+        return out
 
 
 def clock(fn, repeats=1):
@@ -67,7 +70,8 @@ def sample_time(model, sampler, batch):
     cpu, wall = clock(go)
     evaluations = count_evaluations(sampler.respacing, sampler.jump_length, sampler.jump_n_sample)
     assert counting.calls == 2 * evaluations  # warm-up + timed call
-    return cpu, wall, evaluations
+    inside = counting.cpu / 2  # CPU time inside the network per call of go
+    return cpu, wall, evaluations, inside
 
 
 def forward_time(model, batch, repeats):
@@ -86,12 +90,13 @@ def main(argv=None) -> None:
     model = build_unet("demo32", condition="none", finetune_mode="attention_adapter").eval()
 
     sampler = Sampler(50, 5, 2)
-    cpu, wall, n = sample_time(model, sampler, args.batch)
+    cpu, wall, n, inside = sample_time(model, sampler, args.batch)
     f_cpu, f_wall = forward_time(model, args.batch, 20)
     print(f"1. overhead at batch {args.batch}, {sampler}: {n} evaluations, sampler {cpu:.2f} s cpu"
           f" ({wall:.2f} s wall), bare forward {f_cpu * 1000:.1f} ms cpu ({f_wall * 1000:.1f} ms wall)")
     print(f"   ratio sampler / (evaluations x forward): {cpu / (n * f_cpu):.3f} cpu,"
-          f" {wall / (n * f_wall):.3f} wall (goal <= 1.10)")
+          f" {wall / (n * f_wall):.3f} wall (goal <= 1.10); sampler / time inside its own network"
+          f" calls: {cpu / inside:.3f} cpu (insensitive to the neighbours' load)")
 
     short = Sampler(20, 5, 1)
     per_image = {b: [v / b for v in sample_time(model, short, b)[:2]] for b in (1, args.batch)}
@@ -103,7 +108,7 @@ def main(argv=None) -> None:
     paper, fast = Sampler(50, 5, 10, "ddpm"), Sampler(20, 5, 1, "ddim")
     rows = {name: sample_time(model, s, args.batch) for name, s in (("paper", paper), ("fast", fast))}
     for name, s in (("paper", paper), ("fast", fast)):
-        cpu, wall, n = rows[name]
+        cpu, wall, n, _ = rows[name]
         print(f"3. {name} {s}: {n} evaluations per image, {cpu / args.batch:.3f} s cpu per image"
               f" ({wall / args.batch:.3f} s wall)")
     print(f"   ratio paper / fast: evaluations {rows['paper'][2] / rows['fast'][2]:.1f},"

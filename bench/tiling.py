@@ -30,28 +30,33 @@ ROOT = Path(__file__).resolve().parents[1]
 STRIP = 512  # rows generated and written at a time
 
 
-def scene_strip(y0: int, rows: int, width: int, rng) -> np.ndarray:
-    """(3, rows, width) uint8: smooth fields (tarmac, grass) with sensor-like noise."""
+def scene_strip(y0: int, rows: int, width: int, noise: np.ndarray) -> np.ndarray:
+    """(3, rows, width) uint8: smooth fields (tarmac, grass) with sensor-like noise.
+
+    noise: (3, STRIP, 1024) float32, tiled across the strip and rolled per strip (drawing fresh
+    noise for 16384^2 px would dominate the bench's set-up time).
+    """
     y = np.arange(y0, y0 + rows, dtype=np.float32)[:, None]
     x = np.arange(width, dtype=np.float32)[None, :]
     field = 110 + 40 * np.sin(x / 310.0) * np.cos(y / 270.0)
-    noise = rng.normal(0, 4, (3, rows, width)).astype(np.float32)
+    reps = -(-width // noise.shape[2])
+    grain = np.roll(np.tile(noise, (1, 1, reps)), y0 // STRIP * 37, axis=2)[:, :rows, :width]
     tint = np.array([1.0, 1.1, 0.9], np.float32)[:, None, None]
-    return np.clip(field[None] * tint + noise, 0, 255).astype(np.uint8)
+    return np.clip(field[None] * tint + grain, 0, 255).astype(np.uint8)
 
 
 def write_scene(path: Path, size: int, objects: list[dict]) -> None:
     import rasterio
     from rasterio.windows import Window
 
-    rng = np.random.default_rng(0)
+    noise = np.random.default_rng(0).normal(0, 4, (3, STRIP, 1024)).astype(np.float32)
     profile = dict(driver="GTiff", width=size, height=size, count=3, dtype="uint8", tiled=True,
-                   blockxsize=512, blockysize=512, compress="deflate", crs="EPSG:4326",
+                   blockxsize=512, blockysize=512, compress="deflate", zlevel=1, crs="EPSG:4326",
                    transform=rasterio.Affine(1e-6, 0, 10.0, 0, -1e-6, 50.0))
     with rasterio.open(path, "w", **profile) as dst:
         for y0 in range(0, size, STRIP):
             rows = min(STRIP, size - y0)
-            strip = scene_strip(y0, rows, size, rng)
+            strip = scene_strip(y0, rows, size, noise)
             for obj in objects:  # paint the boxes that cross this strip
                 top, bottom = max(int(obj["ymin"]), y0), min(int(obj["ymax"]), y0 + rows)
                 if top < bottom:
@@ -118,6 +123,18 @@ def run_bare(work: Path, tile: int, overlap: int) -> int:
     return len(windows)
 
 
+def peak_rss() -> int:
+    """Peak resident set of this process in bytes: VmHWM of /proc (Linux).
+
+    Not getrusage's ru_maxrss: Linux carries the parent's high-water mark across fork + exec, so
+    a child would report the bench parent's peak (the scene writer's) as its own.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB; not Linux
+
+
 def measure(variant: str, work: Path, tile: int, overlap: int) -> None:
     """Child process: run one variant, print JSON (tiles, seconds, peak RSS in bytes)."""
     import logging
@@ -126,7 +143,7 @@ def measure(variant: str, work: Path, tile: int, overlap: int) -> None:
     start, cpu = time.perf_counter(), time.process_time()
     tiles = {"ours": run_ours, "bare": run_bare}[variant](work, tile, overlap)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_rss()
     print(json.dumps({"tiles": tiles, "seconds": seconds, "cpu": cpu, "peak_rss": peak}))
 
 
@@ -145,6 +162,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=None, help="where the scene is written (temp)")
     parser.add_argument("--child", choices=["ours", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -152,7 +170,7 @@ def main() -> None:
     if args.child:
         measure(args.child, args.work, args.tile, args.overlap)
         return
-    work = Path(tempfile.mkdtemp(prefix="bench_tiling_"))
+    work = Path(tempfile.mkdtemp(prefix="bench_tiling_", dir=args.workdir))
     try:
         start = time.perf_counter()
         make_index(work, args.size)

@@ -93,10 +93,60 @@ def get_final_outputs():
             if config["diffusion"]["pretrained"] is None
             else []
         ),
-        *expand("results/inpaint/{set}/manifest.csv", set=config["inpaint"]["sets"]),
-        *expand("results/inpaint/{set}/contact_sheet.png", set=config["inpaint"]["sets"]),
+        *expand("results/inpaint/{set}/manifest.csv", set=get_inpaint_sets()),
+        *expand("results/inpaint/{set}/contact_sheet.png", set=get_inpaint_sets()),
         *get_report_outputs(),
     ]
+
+
+# --- Diffusion (engineer C2): settings and inputs of rules/diffusion.smk ---------------------
+
+DIFFUSION = config["diffusion"]
+DIFFUSION_MODELS = DIFFUSION["models"]
+# The diffusion keys every U-Net training reads besides its own section.
+UNET_KEYS = ("preset", "schedule", "steps", "vlb_weight", "seed")
+
+
+def check_diffusion_config():
+    """Cross-key checks a JSON schema cannot express."""
+    for stage in ("pretrain", "finetune"):
+        if DIFFUSION[stage]["sample_steps"] > DIFFUSION["steps"]:
+            raise ValueError(
+                f"config key 'diffusion.{stage}.sample_steps': {DIFFUSION[stage]['sample_steps']} "
+                f"exceeds diffusion.steps ({DIFFUSION['steps']})"
+            )
+
+
+check_diffusion_config()
+
+
+def get_diffusion_settings(section, keys=UNET_KEYS, **extra):
+    """JSON of the diffusion keys one job needs (so that only those changes rerun it)."""
+    values = {key: DIFFUSION[key] for key in keys}
+    values[section] = DIFFUSION[section]
+    values.update(extra)
+    return json.dumps(values, sort_keys=True)
+
+
+def get_finetune_settings(wildcards):
+    return get_diffusion_settings(
+        "finetune", condition=DIFFUSION_MODELS[wildcards.model]
+    )
+
+
+def get_base_model():
+    """The base U-Net: the configured guided-diffusion checkpoint, or the one trained here."""
+    return DIFFUSION["pretrained"] or "results/diffusion/base/model.pt"
+
+
+def get_cherry_picker_inputs():
+    inputs = {
+        "bank": "results/bank/manifest.csv",
+        "background": "results/tiles/background/manifest.csv",
+    }
+    if DIFFUSION["cherry_picker"]["weights"]:
+        inputs["weights"] = DIFFUSION["cherry_picker"]["weights"]
+    return inputs
 
 
 # --- Code inputs (engineer G) ----------------------------------------------------------------
@@ -118,7 +168,9 @@ def get_code(*modules):
         path = _module_file(root, name)
         if path is None:
             if name in modules:
-                raise ValueError(f"get_code: no module {name!r} under {root / 'workflow'}")
+                raise ValueError(
+                    f"get_code: no module {name!r} under {root / 'workflow'}"
+                )
             continue  # `from workflow.x import name`: name is an attribute, not a module
         if name in found:
             continue
@@ -221,7 +273,7 @@ def get_pretrain_data_settings():
             "split": pretrain["split"],
             "demo_seed": demo["seed"] if demo else None,
             "classes": config["classes"],
-            "tiling": config["tiling"],
+            "tiling": {**config["tiling"], **pretrain["tiling"]},
         },
         sort_keys=True,
     )
@@ -289,3 +341,103 @@ def check_detect_config():
             "config key 'detect.pretrain.scenes.seed': equals data.demo.seed; the pre-training "
             "scenes must differ from the demo scenes (their test split would leak)"
         )
+
+
+# --- Plane bank (engineer E) -----------------------------------------------------------------
+
+
+def get_masks_settings():
+    """--settings of the bank's chunk and merge jobs: the masks section without the contact
+    sheet's key, and the crop size (other tiling keys would rerun the bank for nothing).
+    """
+    masks = {k: v for k, v in config["masks"].items() if k != "contact_sheet_planes"}
+    tiling = {"crop_size": config["tiling"]["crop_size"]}
+    return json.dumps({"masks": masks, "tiling": tiling}, sort_keys=True)
+
+
+def get_masks_sheet_settings():
+    """--settings of the bank's contact sheet."""
+    return json.dumps({"contact_sheet_planes": config["masks"]["contact_sheet_planes"]})
+
+
+def get_masks_gpu():
+    """SAM's image encoder runs on the GPU; GrabCut and box masks need none."""
+    return 1 if config["masks"]["method"] == "sam" else 0
+
+
+def get_sam_checkpoint():
+    """The SAM checkpoint as an input file when method is sam (a missing one fails the DAG)."""
+    if config["masks"]["method"] == "sam" and config["masks"]["sam"]["checkpoint"]:
+        return [config["masks"]["sam"]["checkpoint"]]
+    return []
+
+
+# --- Inpainting (engineer D) -----------------------------------------------------------------
+
+
+def check_inpaint_config():
+    """Each set names a model of diffusion.models (a JSON schema cannot check it)."""
+    for name, spec in config["inpaint"]["sets"].items():
+        if spec["model"] not in config["diffusion"]["models"]:
+            raise ValueError(
+                f"config key 'inpaint.sets.{name}.model': {spec['model']!r} is not a key of "
+                f"diffusion.models {sorted(config['diffusion']['models'])}"
+            )
+
+
+def get_inpaint_sets():
+    """Names of the synthetic sets (inpaint.sets)."""
+    return list(config["inpaint"]["sets"])
+
+
+def get_inpaint_set_pattern():
+    """Wildcard constraint matching exactly the names of inpaint.sets."""
+    return "|".join(config["inpaint"]["sets"])
+
+
+def get_inpaint_settings(wildcards):
+    """--settings of a chunk: the inpaint section with only this set (editing one set does not
+    rerun the others), and the class names."""
+    sets = config["inpaint"]["sets"]
+    inpaint = dict(config["inpaint"], sets={wildcards.set: sets[wildcards.set]})
+    classes = {k: config["classes"][k] for k in ("names", "target")}
+    return json.dumps({"inpaint": inpaint, "classes": classes}, sort_keys=True)
+
+
+def inpaint_guided(set_name):
+    """Unconditional models are guided toward the size class when guidance_scale > 0."""
+    model = config["inpaint"]["sets"][set_name]["model"]
+    condition = config["diffusion"]["models"][model]
+    return condition == "none" and config["inpaint"]["guidance_scale"] > 0
+
+
+def get_inpaint_inputs(wildcards):
+    """The files a chunk of set `wildcards.set` reads."""
+    spec = config["inpaint"]["sets"][wildcards.set]
+    inputs = {
+        "bank": "results/bank/manifest.csv",
+        "background": "results/tiles/background/manifest.csv",
+        "model": f"results/diffusion/models/{spec['model']}/model.pt",
+    }
+    if inpaint_guided(wildcards.set):
+        inputs["classifier"] = "results/diffusion/size_classifier/model.pt"
+    if spec["candidates"] > 1:
+        inputs["cherry_picker"] = "results/diffusion/cherry_picker/model.pt"
+    return inputs
+
+
+def get_inpaint_flags(wildcards):
+    """--classifier / --cherry-picker flags matching get_inpaint_inputs, as one string."""
+    inputs = get_inpaint_inputs(wildcards)
+    flags = []
+    if "classifier" in inputs:
+        flags.append(f"--classifier {inputs['classifier']}")
+    if "cherry_picker" in inputs:
+        flags.append(f"--cherry-picker {inputs['cherry_picker']}")
+    return " ".join(flags)
+
+
+def get_inpaint_chunks(wildcards):
+    """The chunk folders of set `wildcards.set`."""
+    chunks = range(config["inpaint"]["chunks"])
+    return [f"results/inpaint/{wildcards.set}/chunk{i}" for i in chunks]

@@ -45,10 +45,9 @@ rule detect_pretrain:
         gpu=1,
     params:
         settings=get_pretrain_settings(),
-        note="pre-training on separately generated demo scenes (detect.pretrain)",
     shell:
         "python -m workflow.detect --settings {params.settings:q} --data {input.data}"
-        " --arch {wildcards.arch} --seed 0 --experiment pretrain --note {params.note:q}"
+        " --arch {wildcards.arch} --seed 0 --experiment pretrain"
         " --config-dir results/detect/ultralytics --threads {threads}"
         " --out results/detect/pretrain/{wildcards.arch} > {log} 2>&1"
 

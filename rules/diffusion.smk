@@ -4,54 +4,6 @@
 # state under results/diffusion/state/ every checkpoint_every steps and resumes from it after a
 # kill; the state is removed once the job's outputs are written.
 
-DIFFUSION = config["diffusion"]
-DIFFUSION_MODELS = DIFFUSION["models"]
-# The diffusion keys every U-Net training reads besides its own section.
-UNET_KEYS = ("preset", "schedule", "steps", "vlb_weight", "seed")
-
-
-def check_diffusion_config():
-    """Cross-key checks a JSON schema cannot express."""
-    for stage in ("pretrain", "finetune"):
-        if DIFFUSION[stage]["sample_steps"] > DIFFUSION["steps"]:
-            raise ValueError(
-                f"config key 'diffusion.{stage}.sample_steps': {DIFFUSION[stage]['sample_steps']} "
-                f"exceeds diffusion.steps ({DIFFUSION['steps']})"
-            )
-
-
-check_diffusion_config()
-
-
-def get_diffusion_settings(section, keys=UNET_KEYS, **extra):
-    """JSON of the diffusion keys one job needs (so that only those changes rerun it)."""
-    values = {key: DIFFUSION[key] for key in keys}
-    values[section] = DIFFUSION[section]
-    values.update(extra)
-    return json.dumps(values, sort_keys=True)
-
-
-def get_finetune_settings(wildcards):
-    return get_diffusion_settings(
-        "finetune", condition=DIFFUSION_MODELS[wildcards.model]
-    )
-
-
-def get_base_model():
-    """The base U-Net: the configured guided-diffusion checkpoint, or the one trained here."""
-    return DIFFUSION["pretrained"] or "results/diffusion/base/model.pt"
-
-
-def get_cherry_picker_inputs():
-    inputs = {
-        "bank": "results/bank/manifest.csv",
-        "background": "results/tiles/background/manifest.csv",
-    }
-    if DIFFUSION["cherry_picker"]["weights"]:
-        inputs["weights"] = DIFFUSION["cherry_picker"]["weights"]
-    return inputs
-
-
 if DIFFUSION["pretrained"] is None:
 
     rule pretrain:

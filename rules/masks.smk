@@ -1,20 +1,7 @@
 # Crops -> plane bank: a mask (SAM, GrabCut or the box), Canny edges and a size class per plane
-# crop. masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, contact
-# sheet, summary). The chunk jobs ask for a GPU only when SAM runs.
-
-MASK_CHUNKS = range(config["masks"]["chunks"])
-
-
-def get_masks_gpu():
-    """SAM's image encoder runs on the GPU; GrabCut and box masks need none."""
-    return 1 if config["masks"]["method"] == "sam" else 0
-
-
-def get_sam_checkpoint():
-    """The SAM checkpoint as an input file when method is sam (a missing one fails the DAG)."""
-    if config["masks"]["method"] == "sam" and config["masks"]["sam"]["checkpoint"]:
-        return [config["masks"]["sam"]["checkpoint"]]
-    return []
+# crop. masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, summary)
+# and the contact sheet, a rule of its own so that changing it does not rebuild the bank. The
+# chunk jobs ask for a GPU only when SAM runs (get_masks_gpu in common.smk).
 
 
 rule mask_chunk:
@@ -35,7 +22,7 @@ rule mask_chunk:
     resources:
         gpu=get_masks_gpu(),
     params:
-        settings=get_settings("masks", "tiling"),
+        settings=get_masks_settings(),
     shell:
         "python -m workflow.masks chunk --settings {params.settings:q} --crops {input.crops}"
         " --chunk {wildcards.chunk} --out {output.chunk} > {log} 2>&1"
@@ -44,19 +31,37 @@ rule mask_chunk:
 rule mask_merge:
     input:
         crops="results/tiles/crops/manifest.csv",
-        chunks=expand("results/bank/chunk{chunk}", chunk=MASK_CHUNKS),
+        chunks=expand(
+            "results/bank/chunk{chunk}", chunk=range(config["masks"]["chunks"])
+        ),
         code=get_code("workflow.masks"),
     output:
         manifest="results/bank/manifest.csv",
-        contact_sheet="results/bank/contact_sheet.png",
         summary="results/bank/summary.json",
     log:
         "results/logs/bank/merge.log",
     conda:
         "../envs/torch.yaml"
     params:
-        settings=get_settings("masks", "tiling"),
+        settings=get_masks_settings(),
     shell:
         "python -m workflow.masks merge --settings {params.settings:q} --crops {input.crops}"
-        " --chunks {input.chunks} --manifest {output.manifest}"
-        " --contact-sheet {output.contact_sheet} --summary {output.summary} > {log} 2>&1"
+        " --chunks {input.chunks} --manifest {output.manifest} --summary {output.summary}"
+        " > {log} 2>&1"
+
+
+rule mask_contact_sheet:
+    input:
+        manifest="results/bank/manifest.csv",
+        code=get_code("workflow.masks"),
+    output:
+        sheet="results/bank/contact_sheet.png",
+    log:
+        "results/logs/bank/contact_sheet.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        settings=get_masks_sheet_settings(),
+    shell:
+        "python -m workflow.masks sheet --settings {params.settings:q}"
+        " --manifest {input.manifest} --out {output.sheet} > {log} 2>&1"

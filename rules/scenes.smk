@@ -9,12 +9,12 @@ if config["data"]["demo"]:
             xview_images=directory(config["data"]["xview"]["images"]),
             dota_images=directory(config["data"]["dota"]["images"]),
             dota_labels=directory(config["data"]["dota"]["labels"]),
-        params:
-            settings=get_settings("data"),
         log:
             "results/logs/demo_scenes.log",
         conda:
             "../envs/core.yaml"
+        params:
+            settings=get_settings("data"),
         shell:
             "python -m workflow.demo_scenes --settings {params.settings:q} > {log} 2>&1"
 
@@ -26,12 +26,12 @@ rule index:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
         summary="results/index/summary.json",
-    params:
-        settings=get_settings("data", "classes", "split"),
     log:
         "results/logs/index.log",
     conda:
         "../envs/core.yaml"
+    params:
+        settings=get_settings("data", "classes", "split"),
     shell:
         "python -m workflow.scenes --settings {params.settings:q}"
         " --scenes {output.scenes} --objects {output.objects} --summary {output.summary}"

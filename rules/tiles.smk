@@ -9,12 +9,12 @@ rule crops:
         objects="results/index/objects.csv",
     output:
         manifest="results/tiles/crops/manifest.csv",
-    params:
-        settings=get_settings("tiling", "classes"),
     log:
         "results/logs/tiles/crops.log",
     conda:
         "../envs/core.yaml"
+    params:
+        settings=get_settings("tiling", "classes"),
     shell:
         "python -m workflow.tiling crops --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
@@ -27,12 +27,12 @@ rule background_tiles:
         objects="results/index/objects.csv",
     output:
         manifest="results/tiles/background/manifest.csv",
-    params:
-        settings=get_settings("tiling", "classes"),
     log:
         "results/logs/tiles/background.log",
     conda:
         "../envs/core.yaml"
+    params:
+        settings=get_settings("tiling", "classes"),
     shell:
         "python -m workflow.tiling background --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
@@ -45,12 +45,12 @@ rule detect_tiles:
         objects="results/index/objects.csv",
     output:
         manifest="results/tiles/detect/manifest.csv",
-    params:
-        settings=get_settings("tiling", "classes"),
     log:
         "results/logs/tiles/detect.log",
     conda:
         "../envs/core.yaml"
+    params:
+        settings=get_settings("tiling", "classes"),
     shell:
         "python -m workflow.tiling detect --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"

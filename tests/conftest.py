@@ -4,23 +4,28 @@
 `snakemake --profile config/profiles/workstation --cores 2` has run the tiny configuration
 (config/config.yaml + tests/configs/tiny.yaml) to the end. Tests read it or dry-run against it;
 a test that changes files works on `tiny_copy`, a fresh copy of the finished tree.
+
+While developing, TINY_WORKFLOW_DIR=<dir> reuses a finished tiny run made from the current
+sources (e.g. `python tests/snakemake_run.py <dir>`) instead of running it again.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from slurm_cluster import SlurmCluster, missing_reason
-from snakemake_run import TINY, copy_workflow, snakemake
+from snakemake_run import run_tiny
 
 
 @pytest.fixture(scope="session")
 def tiny_workflow(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
-    snakemake(workdir, "--profile", "config/profiles/workstation", "--cores", "2", *TINY)
-    return workdir
+    if os.environ.get("TINY_WORKFLOW_DIR"):
+        return Path(os.environ["TINY_WORKFLOW_DIR"]).resolve()
+    return run_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture

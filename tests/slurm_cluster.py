@@ -105,7 +105,7 @@ class SlurmCluster:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.host = socket.gethostname()
+        self.host = socket.gethostname().split(".")[0]  # slurmd's node name is the short one
         self.cpus = os.cpu_count() or 1
         self.memory_mb = real_memory_mb()
         self.pids: dict[str, int] = {}
@@ -126,7 +126,7 @@ class SlurmCluster:
         try:
             self._start_munge()
             self._start_daemon("slurmctld", ["-i"], self.root / "slurmctld.pid")
-            self._start_daemon("slurmd", [], self.root / "slurmd.pid")
+            self._start_daemon("slurmd", ["-N", self.host], self.root / "slurmd.pid")
             self._wait_node_idle(timeout)
         except BaseException:
             self.stop()

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 RULE_START = re.compile(r"^(?P<indent>\s*)(?:rule|checkpoint) (?P<name>\w+):\s*$")
 MODULE = re.compile(r"python -m (workflow(?:\.\w+)+)")
 CONDA = re.compile(r"conda:\s*\n\s*\"([^\"]+)\"")
-GPU = re.compile(r"\bgpu\s*=\s*[1-9]")
+GPU = re.compile(r"\bgpu\s*=\s*(?!0\b)\S")  # gpu=1, or gpu=<a function of the config>
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Rule:
 
     @property
     def uses_gpu(self) -> bool:
+        """Declares a `gpu` resource other than a literal 0 (possibly only in some configs)."""
         return "resources:" in self.text and bool(GPU.search(self.text))
 
 
@@ -96,13 +97,15 @@ def _imported_names(path: Path, package: str) -> list[tuple[str, bool]]:
     return found
 
 
-def imports(name: str, root: Path = REPO) -> tuple[set[str], set[str]]:
+def imports(name: str, root: Path = REPO, follow_lazy: bool = True) -> tuple[set[str], set[str]]:
     """(workflow modules reached, top-level names of the other packages imported) from `name`.
 
-    `workflow` imports are followed wherever they stand (a lazy import inside a function is a
-    code path the command takes under some configuration). Other imports count at module level
-    of every module reached, and inside functions only in `name` itself: helpers such as
-    workflow.runtime import torch lazily so that CPU-only stages do not need it.
+    With `follow_lazy`, `workflow` imports are followed wherever they stand, as get_code in
+    rules/common.smk does for reruns (a lazy import inside a function is a code path the command
+    takes under some configuration); without it, only module-level ones, which every run of the
+    command executes. Other packages count at module level of every module reached, and inside
+    functions only in `name` itself: helpers such as workflow.runtime import torch lazily so
+    that CPU-only stages do not need it.
     """
     reached, packages, todo = set(), set(), [name]
     while todo:
@@ -115,15 +118,20 @@ def imports(name: str, root: Path = REPO) -> tuple[set[str], set[str]]:
         for target, lazy in _imported_names(path, package):
             top = target.split(".")[0]
             if top == "workflow":
-                todo.append(target)
+                if follow_lazy or not lazy:
+                    todo.append(target)
             elif top and (not lazy or current == name):
                 packages.add(top)
     return reached, packages
 
 
 def third_party_imports(name: str, root: Path = REPO) -> set[str]:
-    """Top-level third-party packages a rule's module needs (see `imports`)."""
-    _, packages = imports(name, root)
+    """Third-party packages every run of a rule's module needs (see `imports`).
+
+    Lazily imported `workflow` modules are not followed: the bank's contact sheet runs
+    workflow.masks in the core env, and only the SAM code path (a lazy import) needs torch.
+    """
+    _, packages = imports(name, root, follow_lazy=False)
     return {n for n in packages if n not in sys.stdlib_module_names and n != "__future__"}
 
 

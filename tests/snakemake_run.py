@@ -100,3 +100,14 @@ def scheduled(workdir: Path, *args: str) -> dict[str, int]:
     counts = job_counts(result.stdout + result.stderr)
     counts.pop("all", None)
     return counts
+
+
+def run_tiny(dest: Path) -> Path:
+    """Copy the workflow to `dest` and run the tiny configuration there to the end."""
+    workdir = copy_workflow(dest)
+    snakemake(workdir, "--profile", "config/profiles/workstation", "--cores", "2", *TINY)
+    return workdir
+
+
+if __name__ == "__main__":
+    print(run_tiny(Path(sys.argv[1]).resolve()))

@@ -125,3 +125,11 @@ def test_declared_counts_must_match_the_label_files(inputs, tmp_path):
     tiles = datasets.load_images(bad, len(NAMES))
     with pytest.raises(ValueError, match="n_plane"):
         datasets.check_declared_counts(tiles, NAMES, bad)
+
+
+def test_schema_kinds_are_the_modules():
+    from pathlib import Path
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "config" / "schema.yaml").read_text())
+    kinds = schema["$defs"]["experiment_run"]["properties"]["kind"]["enum"]
+    assert tuple(kinds) == datasets.KINDS

@@ -108,3 +108,14 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
+
+
+def test_schema_enums_are_the_modules():
+    from pathlib import Path
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "config" / "schema.yaml").read_text())
+    detect_schema = schema["properties"]["detect"]["properties"]
+    assert detect_schema["archs"]["items"]["enum"] == list(detect.ARCHS)
+    assert tuple(schema["$defs"]["train_args"]["properties"]["optimizer"]["enum"]) == detect.OPTIMIZERS
+    fields = {f.name for f in detect.dataclasses.fields(detect.TrainSettings)}
+    assert set(schema["$defs"]["train_args"]["properties"]) == fields

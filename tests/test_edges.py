@@ -78,3 +78,15 @@ def test_random_edges_equal_fixed_edges_at_the_drawn_thresholds():
     edges = canny_random_thresholds(image, np.random.default_rng(3))
     np.testing.assert_array_equal(edges, canny_fixed(image, low, high))
     assert set(np.unique(edges)) <= {0, 255}
+
+
+def test_edges_near_mask_keeps_only_edges_within_the_margin():
+    from workflow.edges import edges_near_mask
+
+    edges = np.zeros((16, 16), np.uint8)
+    edges[:, 0] = edges[:, 7] = edges[:, 12] = 255
+    mask = np.zeros((16, 16), bool)
+    mask[:, 8:10] = True  # columns 8..9; margin 2 reaches columns 6..11
+    kept = edges_near_mask(edges, mask, 2)
+    assert kept[:, 7].all() and not kept[:, 0].any() and not kept[:, 12].any()
+    np.testing.assert_array_equal(edges_near_mask(edges, mask, None), edges)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from test_unet_golden import fill_weights, golden_input
+from test_unet_golden import fill_weights, golden_input, one_thread  # noqa: F401 (autouse fixture)
 from workflow.diffusion.adapter import attach_adapter
 from workflow.diffusion.condition import CONDITIONS, attach_condition_encoder
 from workflow.diffusion.finetune import FINETUNE_MODES, configure_finetune, count_parameters, trainable_names

@@ -144,9 +144,8 @@ def test_schema_enums_match_the_constants():
     assert tuple(section["method"]["enum"]) == masks.METHODS
     assert tuple(section["sam"]["properties"]["model_type"]["enum"]) == sam.SAM_MODEL_TYPES
     assert set(sam.SAM_MODEL_TYPES) <= set(sam.SAM_BUILDERS)
-    assert set(schema["properties"]["masks"]["required"]) == {
-        f.name for f in masks.dataclasses.fields(masks.MasksSettings)
-    }
+    fields = {f.name for f in masks.dataclasses.fields(masks.MasksSettings)}
+    assert set(schema["properties"]["masks"]["required"]) == fields | {"contact_sheet_planes"}
 
 
 def test_settings_from_the_config_and_bad_values_name_the_key():
@@ -266,6 +265,18 @@ def test_sam_masks_follow_the_predictor_path(tiny_sam):
         assert (single[0] != mask).mean() < 0.01
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sam_masks_on_cuda_match_cpu(tiny_sam):
+    images = [drawn_plane(seed)[0] for seed in range(3)]
+    boxes = np.array([drawn_plane(seed)[2] for seed in range(3)])
+    on_cpu = sam.sam_masks(sam.load_sam("tiny", str(tiny_sam), "cpu"), images, boxes, 2)
+    model = sam.load_sam("tiny", str(tiny_sam), "cuda")
+    assert model.device.type == "cuda"  # the image encoder runs there
+    for cpu_mask, gpu_mask in zip(on_cpu, sam.sam_masks(model, images, boxes, 2)):
+        assert (cpu_mask != gpu_mask).mean() < 0.02
+
+
 def test_sam_checkpoint_loads_strictly_and_weights_only(tiny_sam):
     model = sam.load_sam("tiny", str(tiny_sam), "cpu")
     saved = torch.load(tiny_sam, weights_only=True)
@@ -336,9 +347,23 @@ def run_bank(tmp_path, images, boxes, chunks=2, **changes):
         masks.main(["chunk", "--settings", settings, "--crops", str(crops), "--chunk", str(index),
                     "--out", str(folder)])  # fmt: skip
     out = {k: tmp_path / f"bank/{k}" for k in ("manifest.csv", "sheet.png", "summary.json")}
-    masks.main(["merge", "--settings", settings, "--crops", str(crops), "--chunks", *map(str, folders),
-                "--manifest", str(out["manifest.csv"]), "--contact-sheet", str(out["sheet.png"]),
-                "--summary", str(out["summary.json"])])  # fmt: skip
+    masks.main(
+        [
+            "merge",
+            "--settings",
+            settings,
+            "--crops",
+            str(crops),
+            "--chunks",
+            *map(str, folders),
+            "--manifest",
+            str(out["manifest.csv"]),
+            "--summary",
+            str(out["summary.json"]),
+        ]
+    )
+    masks.main(["sheet", "--settings", json.dumps({"contact_sheet_planes": 4}),
+                "--manifest", str(out["manifest.csv"]), "--out", str(out["sheet.png"])])  # fmt: skip
     return crops, folders, out
 
 
@@ -365,8 +390,8 @@ def test_grabcut_bank_contract_and_flags(tmp_path):
     assert summary["crops"] == 6 and summary["method"] == "grabcut"
     assert bank["flagged"].iloc[5] and summary["flagged"] == 1  # flagged and counted, not dropped
     assert sum(summary["flag_reasons"].values()) == 1
-    sheet = io.read_png(out["sheet.png"])
-    assert sheet.ndim == 3 and sheet.shape[1] > 12 * CROP
+    sheet = io.read_png(out["sheet.png"])  # 4 planes x (crop, overlay, edges), 96 px each
+    assert sheet.ndim == 3 and sheet.shape[1] > 12 * 96
 
 
 def test_edges_are_kept_near_the_mask_only(tmp_path):

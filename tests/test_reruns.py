@@ -32,9 +32,21 @@ pytestmark = pytest.mark.slow
 # (config override merged over the tiny config, rules that read the changed value)
 PARAM_CHANGES = [
     ({"split": {"seed": 7}}, {"index"}),
-    ({"tiling": {"detect_overlap": 8}}, {"detect_tiles"}),
+    # The detector pre-training scenes are tiled like the real ones.
+    ({"tiling": {"detect_overlap": 8}}, {"detect_tiles", "detect_pretrain_data"}),
     ({"tiling": {"background_stride": 96}}, {"background_tiles"}),
-    ({"tiling": {"crop_size": 48}}, {"crops"}),
+    ({"masks": {"grabcut_iterations": 3}}, {"mask_chunk", "mask_merge"}),
+    ({"masks": {"contact_sheet_planes": 12}}, {"mask_contact_sheet"}),
+    ({"diffusion": {"pretrain": {"lr": 0.0001}}}, {"pretrain"}),
+    ({"diffusion": {"finetune": {"lr": 0.0001}}}, {"finetune"}),
+    ({"diffusion": {"size_classifier": {"lr": 0.0001}}}, {"size_classifier"}),
+    ({"diffusion": {"cherry_picker": {"lr": 0.002}}}, {"cherry_picker"}),
+    ({"inpaint": {"seed": 3}}, {"inpaint_chunk"}),
+    ({"experiments": {"seed": 3}}, {"dataset"}),
+    ({"detect": {"train": {"lr0": 0.003}}}, {"detect_train", "detect_pretrain"}),
+    ({"detect": {"pretrain": {"train": {"epochs": 2}}}}, {"detect_pretrain"}),
+    # The report has no parameter of its own (its runs and focal_gamma also feed the datasets
+    # and trainings); the module-change test covers it.
 ]
 RULE_MODULES = sorted({module for rule in read_rules().values() for module in rule.modules})
 

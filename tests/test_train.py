@@ -33,6 +33,15 @@ def finetune_settings(**stage):
                 finetune={**FINETUNE, **stage})
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster and does not spin against other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("diffusion")
@@ -252,3 +261,26 @@ def test_schema_enums_are_the_code_constants_and_the_config_validates():
     bad["finetune"]["mdoe"] = "full"
     with pytest.raises(jsonschema.ValidationError, match="mdoe"):
         jsonschema.validate(bad, section | {"$defs": schema["$defs"]})
+
+
+def test_pretrain_then_unconditional_finetune_in_process(workspace, tmp_path):
+    from workflow.diffusion import train
+
+    tiles = write_tiles(tmp_path, n=3)
+    stage = {k: v for k, v in FINETUNE.items() if k not in ("mode", "oversample_small")}
+    pretrain = dict(preset=PRESET, schedule="cosine", steps=50, vlb_weight=0.001, seed=0,
+                    pretrain={**stage, "iterations": 1, "ema": None})
+    outputs = lambda out: ["--model", str(out / "model.pt"), "--loss-csv", str(out / "loss.csv"),  # noqa: E731
+                           "--loss-png", str(out / "loss.png"), "--samples", str(out / "samples.png")]
+    train.main(["pretrain", "--settings", json.dumps(pretrain), "--tiles", str(tiles), *outputs(tmp_path / "base")])
+    finetune = {**finetune_settings(iterations=1), "condition": "none", "schedule": "cosine", "steps": 50}
+    finetune["finetune"]["mode"] = "attention"
+    train.main(["finetune", "--settings", json.dumps(finetune), "--bank", str(workspace["bank"]),
+                "--base", str(tmp_path / "base/model.pt"), *outputs(tmp_path / "uncond")])
+    model, spec = checkpoint.load_model(tmp_path / "uncond/model.pt")
+    assert (spec.condition, spec.schedule, spec.arch["finetune_mode"]) == ("none", "cosine", "attention")
+    base = checkpoint.load(tmp_path / "base/model.pt")["state_dict"]
+    tuned = checkpoint.load(tmp_path / "uncond/model.pt")["state_dict"]
+    frozen = [k for k in base if ".in_layers." in k]  # residual blocks stay frozen in `attention` mode
+    assert frozen and all(torch.equal(base[k], tuned[k]) for k in frozen)
+    assert any(not torch.equal(base[k], tuned[k]) for k in base if ".qkv." in k)

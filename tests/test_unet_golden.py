@@ -22,6 +22,16 @@ if not REFERENCE.is_dir():
     REFERENCE = Path("/work/shared/reference/adm")
 pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference data not available")
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: small models gain nothing from two, and on a shared machine the
+    spinning OpenMP workers of a second thread make a step ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 GOLDEN = {  # (json, npy, atol) per case; atol as suggested by the reference README
     ("unet", 0.05): ("adm_small_golden.json", "adm_small_golden_output_float32.npy", 1e-6),
     ("unet", 0.3): ("adm_small_golden_amp0.3.json", "adm_small_golden_amp0.3_output_float32.npy", 2e-5),
@@ -185,3 +195,25 @@ def test_golden_on_cuda(kind):
     with torch.no_grad():
         out = model(x.cuda(), t.cuda()).cpu().numpy()
     np.testing.assert_allclose(out, np.load(REFERENCE / GOLDEN[(kind, 0.3)][1]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("preset", ["demo32", "demo64"])
+def test_demo_presets_run(preset):
+    unet = build_unet(preset, condition="canny", finetune_mode="attention_adapter").eval()
+    classifier = build_classifier(preset, 11).eval()
+    size = unet.image_size
+    x, t = torch.zeros(1, 3, size, size), torch.tensor([999])
+    with torch.no_grad():
+        assert unet(x, t, torch.zeros(1, 1, size, size)).shape == (1, 6, size, size)
+        assert classifier(x, t).shape == (1, 11)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    kwargs = dict(unet_kwargs("golden_small"))
+    grads = []
+    for use_checkpoint in (False, True):
+        model = UNetModel(**{**kwargs, "use_checkpoint": use_checkpoint})
+        fill_weights(model, 0.3)
+        model(*golden_input()).square().sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)

@@ -27,7 +27,7 @@ ARCHS = {
     "yolov5nu": "YOLOv5u", "yolov5su": "YOLOv5u", "yolov5mu": "YOLOv5u",
 }
 # what metrics.json repeats about the run that made its starting weights
-ORIGIN_KEYS = ("arch", "experiment", "data", "seed", "ap50", "ap50_95", "note")
+ORIGIN_KEYS = ("arch", "experiment", "data", "seed", "ap50", "ap50_95", "dataset_note")
 OPTIMIZERS = ("SGD", "Adam", "AdamW")  # pinned: ultralytics' "auto" picks by iteration count
 
 log = runtime.setup_logging("detect")
@@ -42,6 +42,7 @@ class TrainSettings:
     batch: int
     optimizer: str
     lr0: float
+    nbs: int = 64  # nominal batch: ultralytics accumulates gradients over nbs / batch batches
     lrf: float = 0.01
     momentum: float = 0.937
     weight_decay: float = 0.0005
@@ -219,6 +220,12 @@ def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path) -> tupl
     return metrics, dict(model.names)
 
 
+def dataset_note(data: Path) -> str:
+    """The `note` of the dataset's manifest.json (workflow.pretrain_data writes one), or ''."""
+    manifest = data.parent / "manifest.json"
+    return json.loads(manifest.read_text()).get("note", "") if manifest.exists() else ""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", required=True, help="JSON: {train: detect.train, target}")
@@ -229,7 +236,6 @@ def main(argv=None):
     parser.add_argument("--weights", type=Path, help="starting weights (.pt); omitted: from scratch")
     parser.add_argument("--weights-meta", type=Path, help="metrics.json of the run that made --weights")
     parser.add_argument("--config-dir", required=True, type=Path, help="YOLO_CONFIG_DIR (under results/)")
-    parser.add_argument("--note", default="", help="what the training data is, recorded in metrics.json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, type=Path, help="results/detect/{arch}/{experiment}/seed{seed}")
     args = parser.parse_args(argv)
@@ -247,13 +253,13 @@ def main(argv=None):
     metrics, names = evaluate(args.data.resolve(), out / "weights" / "best.pt", settings, out)
     result = target_metrics(metrics, names, target)
     origin = json.loads(args.weights_meta.read_text()) if args.weights_meta else None
+    loss = "bce" if settings.focal_gamma == 0 else f"focal(gamma={settings.focal_gamma}, alpha={settings.focal_alpha})"
     result.update(
-        arch=args.arch, family=ARCHS[args.arch], experiment=args.experiment, seed=args.seed, note=args.note,
-        data=str(args.data), weights=str(args.weights) if args.weights else None,
+        arch=args.arch, family=ARCHS[args.arch], experiment=args.experiment, seed=args.seed,
+        data=str(args.data), dataset_note=dataset_note(args.data),
+        weights=str(args.weights) if args.weights else None,
         weights_origin=origin and {k: origin.get(k) for k in ORIGIN_KEYS},
-        loss=f"focal(gamma={settings.focal_gamma}, alpha={settings.focal_alpha})" if settings.focal_gamma > 0 else "bce",
-        criterion=criterion,
-        settings=dataclasses.asdict(settings), threads=args.threads,
+        loss=loss, criterion=criterion, settings=dataclasses.asdict(settings), threads=args.threads,
         train_seconds=round(trained - started, 1), eval_seconds=round(time.time() - trained, 1),
     )
     io.write_json(out / "metrics.json", result)

@@ -56,3 +56,14 @@ def canny_random_thresholds(image_rgb: np.ndarray, rng: np.random.Generator) -> 
     """
     low, high = draw_thresholds(rng)
     return canny_fixed(image_rgb, low, high)
+
+
+def edges_near_mask(edges: np.ndarray, mask: np.ndarray, margin: int | None) -> np.ndarray:
+    """Keep the edges within `margin` px of the mask (the bank's inpainting condition then
+    describes the plane, not the crop's former background); None keeps them all.
+    (H, W) uint8 edges, (H, W) bool mask -> (H, W) uint8 0/255."""
+    if margin is None:
+        return edges
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    near = cv2.dilate(np.asarray(mask, dtype=np.uint8), kernel) > 0
+    return np.where(near, edges, 0).astype(np.uint8)

@@ -14,24 +14,23 @@ results/bank/manifest.csv drop flagged rows themselves.
 Commands (docs/dataflow.md, "plane bank"):
   python -m workflow.masks chunk --settings JSON --crops CSV --chunk I --out results/bank/chunkI
   python -m workflow.masks merge --settings JSON --crops CSV --chunks DIR... --manifest CSV
-      --contact-sheet PNG --summary JSON
+      --summary JSON
+  python -m workflow.masks sheet --settings '{"contact_sheet_planes": N}' --manifest CSV --out PNG
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from workflow import io
-from workflow.contact_sheet import grid, overlay_mask
-from workflow.edges import canny_fixed
+from workflow.bank_table import BANK_COLUMNS, BOX, bank_sheet, merge_chunks, read_crops, summarize
+from workflow.edges import canny_fixed, edges_near_mask
 from workflow.mask_ops import area_flag, box_mask, grabcut_mask, postprocess, tight_box
 from workflow.runtime import from_dict, parse_settings as parse_json, setup_logging
 from workflow.tiling import size_class
@@ -55,12 +54,14 @@ class MasksSettings:
     edge_margin: int | None
     area_fraction_range: tuple[float, float]
     chunks: int
-    contact_sheet_planes: int
 
 
 def parse_settings(values: dict) -> MasksSettings:
     """The `masks` config section -> MasksSettings; a bad value names its key."""
     values = dict(values)
+    # The `sheet` command's key: the rules leave it out of chunk and merge settings, so that a
+    # changed contact sheet does not rebuild the bank (and retrain what reads it).
+    values.pop("contact_sheet_planes", None)
     if not isinstance(values.get("sam"), dict):
         raise ValueError("config key 'masks.sam': missing or not a mapping")
     values["sam"] = from_dict(SamSettings, values["sam"], "masks.sam")
@@ -69,10 +70,18 @@ def parse_settings(values: dict) -> MasksSettings:
         raise ValueError(f"config key 'masks.method': {settings.method!r} is not one of {METHODS}")
     low, high = settings.area_fraction_range
     if not 0 <= low <= high:
-        raise ValueError(f"config key 'masks.area_fraction_range': need 0 <= low <= high, got {low}, {high}")
+        raise ValueError(
+            f"config key 'masks.area_fraction_range': need 0 <= low <= high, got {low}, {high}"
+        )
+    if settings.edge_margin is not None and not settings.edge_margin >= 0:
+        raise ValueError(
+            f"config key 'masks.edge_margin': need null or >= 0, got {settings.edge_margin}"
+        )
     low, high = settings.canny_thresholds
     if not 1 <= low <= high <= 255:
-        raise ValueError(f"config key 'masks.canny_thresholds': need 1 <= low <= high <= 255, got {low}, {high}")
+        raise ValueError(
+            f"config key 'masks.canny_thresholds': need 1 <= low <= high <= 255, got {low}, {high}"
+        )
     return dataclasses.replace(
         settings,
         canny_thresholds=(int(low), int(high)),
@@ -86,7 +95,7 @@ def raw_masks(settings: MasksSettings, images: list[np.ndarray], boxes: np.ndarr
     if settings.method == "sam":
         if model is None:
             raise ValueError("method 'sam' needs a loaded model (workflow.sam.load_sam)")
-        from workflow.sam import sam_masks
+        from workflow.sam import sam_masks  # torch loads only when SAM runs
 
         return sam_masks(model, images, boxes, settings.sam.batch_size)
     if settings.method == "grabcut":
@@ -98,45 +107,15 @@ def raw_masks(settings: MasksSettings, images: list[np.ndarray], boxes: np.ndarr
 
 # --- the bank: one chunk of crops -> masks, edges, table; chunks -> manifest, summary, sheet ---
 
-CROP_COLUMNS = ("crop_id", "image", "xmin", "ymin", "xmax", "ymax")
-BOX = ["xmin", "ymin", "xmax", "ymax"]
-BANK_COLUMNS = (
-    ["crop_id", "image", "mask", "edges", "size_class"]
-    + [f"mask_{k}" for k in BOX]
-    + [f"box_{k}" for k in BOX]
-    + ["area_fraction", "flagged", "flag_reason", "method"]
-)
-
-
-def read_crops(path: str | Path) -> pd.DataFrame:
-    """The tiling stage's crops/manifest.csv; a missing column names the file and the column."""
-    crops = pd.read_csv(path, dtype={"crop_id": str, "image": str})
-    missing = [c for c in CROP_COLUMNS if c not in crops.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(CROP_COLUMNS)}")
-    if crops["crop_id"].duplicated().any():
-        raise ValueError(f"{path}: duplicate crop_id {crops['crop_id'][crops['crop_id'].duplicated()].iloc[0]!r}")
-    return crops
-
 
 def read_crop(path: str, crop_size: int) -> np.ndarray:
     """One crop PNG -> (S, S, 3) uint8 RGB, S = tiling.crop_size."""
     image = io.read_png(path)
     if image.shape != (crop_size, crop_size, 3):
-        raise ValueError(f"{path}: expected a ({crop_size}, {crop_size}, 3) RGB crop (tiling.crop_size), got {image.shape}")
+        raise ValueError(
+            f"{path}: expected a ({crop_size}, {crop_size}, 3) RGB crop (tiling.crop_size), got {image.shape}"
+        )
     return image
-
-
-def bank_edges(image: np.ndarray, mask: np.ndarray, thresholds, margin: int | None) -> np.ndarray:
-    """Canny edges at the bank's fixed thresholds, kept within `margin` px of the mask (the
-    inpainting condition then describes the plane, not the crop's former background); margin
-    None keeps every edge of the crop. (H, W, 3) uint8, (H, W) bool -> (H, W) uint8 0/255."""
-    edges = canny_fixed(image, *thresholds)
-    if margin is None:
-        return edges
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    near = cv2.dilate(mask.astype(np.uint8), kernel) > 0
-    return np.where(near, edges, 0).astype(np.uint8)
 
 
 def bank_entry(image, raw, box, settings: MasksSettings, crop_size: int):
@@ -157,7 +136,8 @@ def bank_entry(image, raw, box, settings: MasksSettings, crop_size: int):
         "flag_reason": reason,
         "method": settings.method,
     }
-    edges = bank_edges(image, mask, settings.canny_thresholds, settings.edge_margin)
+    edges = canny_fixed(image, *settings.canny_thresholds)
+    edges = edges_near_mask(edges, mask, settings.edge_margin)
     return fields, mask.astype(np.uint8) * 255, edges
 
 
@@ -171,7 +151,9 @@ def load_model(settings: MasksSettings):
     return load_sam(settings.sam.model_type, settings.sam.checkpoint, pick_device("auto"))
 
 
-def build_chunk(settings: MasksSettings, crop_size: int, crops: pd.DataFrame, chunk: int, out: Path):
+def build_chunk(
+    settings: MasksSettings, crop_size: int, crops: pd.DataFrame, chunk: int, out: Path
+):
     """Masks, edges and table.csv of chunk `chunk` (rows whose index % chunks == chunk), written
     as one folder `out` atomically. Returns the table (BANK_COLUMNS)."""
     if not 0 <= chunk < settings.chunks:
@@ -201,84 +183,55 @@ def build_chunk(settings: MasksSettings, crop_size: int, crops: pd.DataFrame, ch
     return table
 
 
-def merge_chunks(crops: pd.DataFrame, chunk_dirs: list[Path]) -> pd.DataFrame:
-    """The chunks' tables in the crops manifest's order; every crop exactly once, or an error."""
-    tables = [pd.read_csv(Path(d) / "table.csv", dtype={"crop_id": str}) for d in chunk_dirs]
-    bank = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=BANK_COLUMNS)
-    doubled = bank["crop_id"][bank["crop_id"].duplicated()]
-    if len(doubled):
-        raise ValueError(f"crop {doubled.iloc[0]!r} appears in more than one chunk of {chunk_dirs}")
-    missing = sorted(set(crops["crop_id"]) - set(bank["crop_id"]))
-    extra = sorted(set(bank["crop_id"]) - set(crops["crop_id"]))
-    if missing or extra:
-        raise ValueError(
-            f"chunks {[str(d) for d in chunk_dirs]} do not cover the crops manifest: "
-            f"{len(missing)} crop(s) missing (first {missing[:3]}), {len(extra)} unknown "
-            f"(first {extra[:3]}); were they made with another masks.chunks?"
-        )
-    bank = bank.set_index("crop_id").loc[crops["crop_id"]].reset_index()
-    bank["flagged"] = bank["flagged"].astype(bool)
-    bank["flag_reason"] = bank["flag_reason"].astype(object).fillna("")
-    return bank[BANK_COLUMNS]
-
-
-def summarize(bank: pd.DataFrame, settings: MasksSettings, crop_size: int) -> dict:
-    """Counts of the bank: crops, flagged (by reason), size classes, area fractions."""
-    kept = bank[bank["flag_reason"] != "empty"]["area_fraction"]
-    return {
-        "method": settings.method,
-        "crops": int(len(bank)),
-        "flagged": int(bank["flagged"].sum()),
-        "flag_reasons": {r: int((bank["flag_reason"] == r).sum()) for r in ("empty", "small", "large")},
-        "size_classes": {str(k): int(v) for k, v in sorted(bank["size_class"].value_counts().items())},
-        "area_fraction": {
-            "min": float(kept.min()) if len(kept) else None,
-            "median": float(kept.median()) if len(kept) else None,
-            "max": float(kept.max()) if len(kept) else None,
-        },
-        "crop_size": crop_size,
-        "settings": dataclasses.asdict(settings),
-    }
-
-
-def bank_sheet(bank: pd.DataFrame, planes: int, crop_size: int) -> np.ndarray:
-    """Contact sheet of the first `planes` bank entries: crop, mask overlay, edges, enlarged
-    (nearest) to about 96 px, four planes per row -> (H, W, 3) uint8 RGB."""
-    images, captions = [], []
-    for row in bank.head(planes).itertuples():
-        crop = io.read_png(row.image)
-        images += [crop, overlay_mask(crop, io.read_png(row.mask)), io.read_png(row.edges)]
-        note = f"FLAG {row.flag_reason}" if row.flagged else f"size {row.size_class}"
-        captions += [str(row.crop_id), note, "edges"]
-    if not images:
-        images, captions = [np.full((crop_size, crop_size, 3), 255, np.uint8)], ["no planes"]
-    return grid(images, captions, columns=12, scale=max(1, math.ceil(96 / crop_size)))
-
-
 def _settings(text: str) -> tuple[MasksSettings, int]:
     values = parse_json(text)
     for section in ("masks", "tiling"):
         if section not in values:
-            raise ValueError(f"--settings: missing section '{section}' (get_settings('masks', 'tiling'))")
+            raise ValueError(f"--settings: missing section '{section}' (masks, tiling.crop_size)")
     return parse_settings(values["masks"]), int(values["tiling"]["crop_size"])
 
 
+def _sheet_planes(text: str) -> int:
+    planes = parse_json(text).get("contact_sheet_planes")
+    if not isinstance(planes, int) or planes < 1:
+        raise ValueError(
+            f"config key 'masks.contact_sheet_planes': need an integer >= 1, got {planes!r}"
+        )
+    return planes
+
+
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m workflow.masks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m workflow.masks", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     chunk = commands.add_parser("chunk", help="masks and edges of one chunk of the crops")
-    merge = commands.add_parser("merge", help="chunks -> manifest, contact sheet, summary")
+    merge = commands.add_parser("merge", help="chunks -> manifest, summary")
+    sheet = commands.add_parser("sheet", help="manifest -> contact sheet of the first planes")
     for sub in (chunk, merge):
-        sub.add_argument("--settings", required=True, help="JSON of the masks and tiling sections")
+        sub.add_argument(
+            "--settings", required=True, help='JSON {"masks": ..., "tiling": {"crop_size": S}}'
+        )
         sub.add_argument("--crops", required=True, help="results/tiles/crops/manifest.csv")
     chunk.add_argument("--chunk", type=int, required=True)
     chunk.add_argument("--out", required=True, type=Path, help="results/bank/chunk{I}")
     merge.add_argument("--chunks", nargs="*", default=[], type=Path, help="the chunk folders")
     merge.add_argument("--manifest", required=True)
-    merge.add_argument("--contact-sheet", required=True)
     merge.add_argument("--summary", required=True)
+    sheet.add_argument("--settings", required=True, help='JSON {"contact_sheet_planes": N}')
+    sheet.add_argument("--manifest", required=True)
+    sheet.add_argument("--out", required=True, help="results/bank/contact_sheet.png")
     args = parser.parse_args(argv)
     log = setup_logging("masks")
+    if args.command == "sheet":
+        bank = pd.read_csv(args.manifest, dtype={"crop_id": str})
+        bank["flag_reason"] = bank["flag_reason"].astype(object).fillna("")
+        planes = _sheet_planes(args.settings)
+        io.write_png(args.out, bank_sheet(bank, planes))
+        log.info(
+            "contact sheet of %d of %d planes: %s", min(planes, len(bank)), len(bank), args.out
+        )
+        return
     settings, crop_size = _settings(args.settings)
     crops = read_crops(args.crops)
     started = time.perf_counter()
@@ -290,11 +243,15 @@ def main(argv=None) -> None:
         )  # fmt: skip
         return
     bank = merge_chunks(crops, args.chunks)
-    summary = summarize(bank, settings, crop_size)
+    summary = summarize(bank, dataclasses.asdict(settings), crop_size)
     io.write_csv(args.manifest, bank)
-    io.write_png(args.contact_sheet, bank_sheet(bank, settings.contact_sheet_planes, crop_size))
     io.write_json(args.summary, summary)
-    log.info("bank: %d crops, %d flagged %s", summary["crops"], summary["flagged"], summary["flag_reasons"])
+    log.info(
+        "bank: %d crops, %d flagged %s",
+        summary["crops"],
+        summary["flagged"],
+        summary["flag_reasons"],
+    )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ def sam_masks(model: Sam, images: list[np.ndarray], boxes: np.ndarray, batch_siz
     result = []
     for start in range(0, len(images), batch_size):
         batch = []
-        for image, box in zip(images[start : start + batch_size], boxes[start : start + batch_size]):
+        for image, box in zip(
+            images[start : start + batch_size], boxes[start : start + batch_size]
+        ):
             size = image.shape[:2]
             pixels = torch.as_tensor(transform.apply_image(image), device=device)
             prompt = transform.apply_boxes(np.asarray(box, dtype=np.float64)[None], size)

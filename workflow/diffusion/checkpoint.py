@@ -57,7 +57,9 @@ class DiffusionSpec:
     step: int
 
 
-def save_model(path, state_dict, arch: dict, diffusion: dict | None, config: dict, seed: int, step: int) -> None:
+def save_model(
+    path, state_dict, arch: dict, diffusion: dict | None, config: dict, seed: int, step: int
+) -> None:
     """Write a model file (see the module docstring); tensors are moved to the CPU."""
     if arch.get("kind") not in MODEL_KINDS:
         raise ValueError(f"arch kind {arch.get('kind')!r} is not one of {MODEL_KINDS}")

@@ -171,7 +171,9 @@ class PlaneBank:
         image, cond = random_flip([image, cond], rng)
         return image, cond
 
-    def batch(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def batch(
+        self, rng: np.random.Generator, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """x0 (n, 3, S, S), cond (n, 1, S, S) or None, size class (n,) int64."""
         indices = rng.choice(len(self), size=n, p=self.weights)
         items = [self.item(int(i), rng) for i in indices]

@@ -86,7 +86,10 @@ def diffusion_from_betas(betas: np.ndarray, timestep_map: np.ndarray | None = No
     # Posterior q(x_{t-1} | x_t, x_0), DDPM eq. 7: beta~_t and the two mean coefficients.
     posterior_variance = betas * (1.0 - prev) / (1.0 - alphas_cumprod)
     # beta~_0 is 0: the log is clipped to beta~_1 there (the value is never used for sampling).
-    clipped = np.log(np.append(posterior_variance[1], posterior_variance[1:])) if len(betas) > 1 else np.log(betas)
+    if len(betas) > 1:
+        clipped = np.log(np.append(posterior_variance[1], posterior_variance[1:]))
+    else:
+        clipped = np.log(betas)
     if timestep_map is None:
         timestep_map = np.arange(len(betas), dtype=np.int64)
     arrays = dict(
@@ -129,7 +132,9 @@ def respaced_timesteps(steps: int, respacing: int | Sequence[int]) -> np.ndarray
     return kept
 
 
-def make_diffusion(schedule: str, steps: int, respacing: int | Sequence[int] | None = None) -> GaussianDiffusion:
+def make_diffusion(
+    schedule: str, steps: int, respacing: int | Sequence[int] | None = None
+) -> GaussianDiffusion:
     """The process of `steps` training steps, optionally respaced to fewer sampling steps.
 
     Respacing keeps alphas_cumprod at the kept timesteps and recomputes betas from consecutive
@@ -178,7 +183,9 @@ def q_posterior_mean_variance(
     return mean, variance, log_variance
 
 
-def predict_xstart_from_eps(d: GaussianDiffusion, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def predict_xstart_from_eps(
+    d: GaussianDiffusion, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
     """x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), inverting DDPM eq. 4."""
     return (
         extract(d.sqrt_recip_alphas_cumprod, t, x_t.shape, x_t.dtype) * x_t
@@ -198,7 +205,11 @@ def learned_range_log_variance(d: GaussianDiffusion, v: torch.Tensor, t: torch.T
 
 
 def p_mean_variance(
-    d: GaussianDiffusion, model_output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, clip_denoised: bool = True
+    d: GaussianDiffusion,
+    model_output: torch.Tensor,
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    clip_denoised: bool = True,
 ) -> dict[str, torch.Tensor]:
     """p(x_{t-1} | x_t) from the network output (B, 2C, H, W) = [eps, v].
 
@@ -217,7 +228,8 @@ def p_mean_variance(
     if clip_denoised:
         pred_xstart = pred_xstart.clamp(-1, 1)
     mean, _, _ = q_posterior_mean_variance(d, pred_xstart, x_t, t)
-    return dict(mean=mean, variance=torch.exp(log_variance), log_variance=log_variance, pred_xstart=pred_xstart)
+    variance = torch.exp(log_variance)
+    return dict(mean=mean, variance=variance, log_variance=log_variance, pred_xstart=pred_xstart)
 
 
 def p_sample_step(

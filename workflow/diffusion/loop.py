@@ -167,10 +167,12 @@ def write_loss(history: list[dict[str, float]], csv_path: str | Path, png_path: 
     if png_path is None:
         return
     columns = [c for c in frame.columns if c != "step"]
-    fig, axes = plt.subplots(len(columns), 1, figsize=(6, 2.2 * len(columns)), dpi=100, sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(columns), 1, figsize=(6, 2.2 * len(columns)), dpi=100, sharex=True, squeeze=False
+    )
     for ax, column in zip(axes[:, 0], columns):
         ax.plot(frame["step"], frame[column], linewidth=0.6, alpha=0.5)
-        smooth = frame[column].rolling(max(1, len(frame) // 20), min_periods=1).mean()
+        smooth = frame[column].rolling(max(1, len(frame) // 20), min_periods=1).median()  # robust to t-spikes
         ax.plot(frame["step"], smooth, color=ax.lines[-1].get_color(), linewidth=1.8)
         ax.set_ylabel(column)
         if (frame[column] > 0).all():

@@ -57,10 +57,14 @@ class TrainSettings:
 def parse_settings(text: str, stage: str) -> TrainSettings:
     """The --settings JSON of `stage` (pretrain | finetune) as a frozen dataclass."""
     values = runtime.parse_settings(text)
-    known = {"preset", "schedule", "steps", "vlb_weight", "seed", stage} | ({"condition"} if stage == "finetune" else set())
+    known = {"preset", "schedule", "steps", "vlb_weight", "seed", stage}
+    if stage == "finetune":
+        known.add("condition")
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"config key 'diffusion.{unknown[0]}': unknown for {stage}; allowed: {sorted(known)}")
+        raise ValueError(
+            f"config key 'diffusion.{unknown[0]}': unknown for {stage}; allowed: {sorted(known)}"
+        )
     if stage not in values:
         raise ValueError(f"config key 'diffusion.{stage}': missing")
     section = runtime.from_dict(StageSettings, values[stage], f"diffusion.{stage}")
@@ -138,6 +142,21 @@ def build_model(settings: TrainSettings, stage: str, base: str | None):
     return model, configure_finetune(model, settings.stage.mode)
 
 
+def make_batches(settings: TrainSettings, args: argparse.Namespace, size: int):
+    """batch_fn(rng) -> (x0 (B, 3, S, S), cond (B, 1, S, S) or None), and the conditions of the
+    sample grid (the bank's stored maps) or None."""
+    n = settings.stage.batch_size
+    if args.stage == "pretrain":
+        tiles = TileWindows.from_detect_manifest(args.tiles, size)
+        return (lambda rng: (tiles.batch(rng, n), None)), None
+    bank = PlaneBank(args.bank, size, settings.condition, balance=settings.stage.oversample_small)
+    log.info("%s: %d crops, condition %s", args.bank, len(bank), settings.condition)
+    grid_cond = None
+    if settings.condition != "none":
+        grid_cond = bank.stored_conditions(settings.stage.sample_grid)
+    return (lambda rng: bank.batch(rng, n)[:2]), grid_cond
+
+
 def run(args: argparse.Namespace) -> None:
     settings = parse_settings(args.settings, args.stage)
     config = runtime.parse_settings(args.settings)
@@ -146,36 +165,33 @@ def run(args: argparse.Namespace) -> None:
     model, parameters = build_model(settings, args.stage, args.base)
     model.to(device)
     size = model.image_size
-    if args.stage == "pretrain":
-        tiles = TileWindows.from_detect_manifest(args.tiles, size)
-        batch_fn = lambda rng: (tiles.batch(rng, settings.stage.batch_size), None)  # noqa: E731
-        grid_cond = None
-    else:
-        bank = PlaneBank(args.bank, size, settings.condition, balance=settings.stage.oversample_small)
-        log.info("%s: %d crops, condition %s", args.bank, len(bank), settings.condition)
-        batch_fn = lambda rng: bank.batch(rng, settings.stage.batch_size)[:2]  # noqa: E731
-        grid_cond = None if settings.condition == "none" else bank.stored_conditions(settings.stage.sample_grid)
+    batch_fn, grid_cond = make_batches(settings, args, size)
     n_train = sum(p.numel() for p in parameters)
     log.info("%s: preset %s, %d of %d parameters train, device %s", args.stage, settings.preset, n_train,
              sum(p.numel() for p in model.parameters()), device)
     d = gaussian.make_diffusion(settings.schedule, settings.steps)
     stage = settings.stage
-    loop_settings = loop.LoopSettings(stage.iterations, stage.lr, stage.accumulation, stage.ema, stage.checkpoint_every)
-    result = loop.train(model, parameters, batch_fn, make_loss_fn(d, settings.vlb_weight, device), loop_settings,
-                        config, settings.seed, args.state, device, stop_after=args.stop_after)
+    loop_settings = loop.LoopSettings(
+        stage.iterations, stage.lr, stage.accumulation, stage.ema, stage.checkpoint_every
+    )
+    loss_fn = make_loss_fn(d, settings.vlb_weight, device)
+    result = loop.train(model, parameters, batch_fn, loss_fn, loop_settings, config, settings.seed,
+                        args.state, device, stop_after=args.stop_after)
     model.load_state_dict(result.export_state_dict(model))
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
     write_png(args.samples, sample_grid(model, settings, grid_cond, device))
     arch = dict(kind="unet", preset=settings.preset, image_size=size, condition=settings.condition,
                 finetune_mode=stage.mode if args.stage == "finetune" else None)
-    checkpoint.save_model(args.model, model.state_dict(), arch, dict(schedule=settings.schedule, steps=settings.steps),
-                          config, settings.seed, result.step)
+    diffusion = dict(schedule=settings.schedule, steps=settings.steps)
+    checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, settings.seed, result.step)
     log.info("wrote %s at step %d", args.model, result.step)
     loop.discard_state(args.state)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("stage", choices=["pretrain", "finetune"])
     parser.add_argument("--settings", required=True, help="JSON of the diffusion settings (see above)")
     parser.add_argument("--tiles", help="pretrain: results/tiles/detect/manifest.csv")

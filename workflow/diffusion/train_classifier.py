@@ -97,7 +97,8 @@ def load_resnet_weights(model: CherryPicker, path: str) -> None:
     own = model.net.state_dict()
     head = [k for k in ("fc.weight", "fc.bias") if k in state and state[k].shape != own[k].shape]
     if head:
-        log.info("%s: head %s has another shape; a new %d-output head is trained", path, head, model.num_classes)
+        log.info("%s: head %s has another shape; a new %d-output head is trained",
+                 path, head, model.num_classes)
         state = {k: v for k, v in state.items() if k not in head}
     missing = [k for k in own if k not in state and k not in head]
     unexpected = [k for k in state if k not in own]
@@ -177,7 +178,8 @@ def train_cherry(args, device) -> None:
     model.to(device)
     crop = bank_crop_size(args.bank)
     bank = PlaneBank(args.bank, crop)
-    background = TileWindows(read_manifest(args.background, ["image"])["image"].tolist(), crop, str(args.background))
+    tiles = read_manifest(args.background, ["image"])["image"].tolist()
+    background = TileWindows(tiles, crop, str(args.background))
 
     def batch_fn(rng):
         n_pos = settings.batch_size // 2
@@ -188,21 +190,28 @@ def train_cherry(args, device) -> None:
 
     arch = dict(kind="cherry_picker", image_size=crop, input_size=settings.input_size,
                 num_classes=settings.num_classes)
-    _fit(args, model, batch_fn, cherry_loss_fn(settings.num_classes, device), settings, config, arch, None, device)
+    loss_fn = cherry_loss_fn(settings.num_classes, device)
+    _fit(args, model, batch_fn, loss_fn, settings, config, arch, None, device)
 
 
 def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, device) -> None:
-    loop_settings = loop.LoopSettings(settings.iterations, settings.lr, checkpoint_every=settings.checkpoint_every)
-    result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config, config["seed"],
-                        args.state, device, stop_after=args.stop_after)
+    loop_settings = loop.LoopSettings(
+        settings.iterations, settings.lr, checkpoint_every=settings.checkpoint_every
+    )
+    result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config,
+                        config["seed"], args.state, device, stop_after=args.stop_after)
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
-    checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, config["seed"], result.step)
-    log.info("wrote %s at step %d (last accuracy %.3f)", args.model, result.step, result.history[-1]["accuracy"])
+    seed = config["seed"]
+    checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, seed, result.step)
+    log.info("wrote %s at step %d (last accuracy %.3f)", args.model, result.step,
+             result.history[-1]["accuracy"])
     loop.discard_state(args.state)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("kind", choices=["size", "cherry"])
     parser.add_argument("--settings", required=True)
     parser.add_argument("--bank", required=True, help="results/bank/manifest.csv")

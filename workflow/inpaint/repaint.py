@@ -76,7 +76,7 @@ def log_prob_gradient(guide: Guidance, x: torch.Tensor, t_orig: torch.Tensor) ->
     with torch.enable_grad():
         x_in = x.detach().requires_grad_(True)
         log_probs = torch.log_softmax(guide.classifier(x_in, t_orig), dim=-1)
-        chosen = log_probs[torch.arange(len(x)), guide.y].sum()
+        chosen = log_probs.gather(1, guide.y.view(-1, 1)).sum()
         return torch.autograd.grad(chosen, x_in)[0]
 
 
@@ -90,7 +90,8 @@ def unknown_step(
     """x_{t-1} of the unknown region from p_theta(x_{t-1} | x_t) (Algorithm 1, lines 6-7)."""
     index = torch.full((len(x),), t - 1, dtype=torch.long, device=x.device)
     t_orig = torch.full_like(index, int(d.timestep_map[t - 1]))
-    out = gaussian.p_mean_variance(d, model(x, t_orig, cond=cond), x, index, clip_denoised=True)
+    output = model(x, t_orig, cond=cond).float()
+    out = gaussian.p_mean_variance(d, output, x, index, clip_denoised=True)
     grad = None
     if guide is not None and guide.scale != 0:
         grad = log_prob_gradient(guide, x, t_orig)

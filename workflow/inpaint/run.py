@@ -25,7 +25,6 @@ import torch
 from workflow.diffusion.checkpoint import load_model
 from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
-from workflow.inpaint.cherry import plane_scores
 from workflow.inpaint.repaint import Guidance, inpaint
 from workflow.inpaint.settings import InpaintSettings, chunk_indices, inpaint_settings
 from workflow.io import atomic_dir, read_png, write_png
@@ -86,44 +85,59 @@ def inpaint_batch(nets: Networks, s: InpaintSettings, windows, generator, device
         y = torch.tensor([w[3] for w in windows], device=device)
         guide = Guidance(nets.classifier, y, s.guidance_scale)
     out = inpaint(nets.diffusion, nets.model, image, known, s.make_sampler(), generator, cond, guide)
-    scores = plane_scores(nets.picker, out) if nets.picker is not None else torch.zeros(len(out))
+    # Cherry-picking (method report D.2): P(plane) of each window; the best of K is kept.
+    scores = nets.picker.plane_probability(out) if nets.picker is not None else torch.zeros(len(out))
     return to_uint8(out), scores.cpu().numpy()
 
 
-def run_chunk(args, s: InpaintSettings, class_id: int, out: Path, device) -> pd.DataFrame:
+def plan_chunk(args, s: InpaintSettings, window: int) -> tuple[range, list[pl.Placement]]:
+    """The chunk's image indices and their placements (placement i seeded by (seed, set, i))."""
     spec_set = s.sets[args.set]
-    nets = load_networks(args, s, spec_set, device)
     tiles = pl.tile_pool(pd.read_csv(args.background), spec_set.context)
     bank = pl.bank_pool(pd.read_csv(args.bank))
     indices = chunk_indices(spec_set.images, s.chunks, args.chunk)
     placements = [
-        pl.plan(np.random.default_rng([s.seed, set_key(args.set), i]), tiles, bank, nets.window,
+        pl.plan(np.random.default_rng([s.seed, set_key(args.set), i]), tiles, bank, window,
                 s.mask_dilation, s.placement_tries)
         for i in indices
     ]  # fmt: skip
-    overlapping = sum(p.overlaps for p in placements)
-    log.info("%d placements, %d without a free position (they overlap an existing object)",
-             len(placements), overlapping)  # fmt: skip
-    rows = [(j, k) for j in range(len(placements)) for k in range(spec_set.candidates)]
-    windows = {j: pl.window_inputs(p, s.mask_dilation, nets.condition) for j, p in enumerate(placements)}
-    results = {}
+    log.info("%d placements, %d without a free window (they overlap an existing object)",
+             len(placements), sum(p.overlaps for p in placements))  # fmt: skip
+    return indices, placements
+
+
+def best_candidates(args, s: InpaintSettings, nets: Networks, inputs: list, device) -> list:
+    """K candidates of each placement's window, sampled in batches; the best (image, score) of
+    each. inputs[j] = (image, unknown, cond, size_class); batch b seeded by (seed, set, chunk, b)."""
+    k = s.sets[args.set].candidates
+    rows = [j for j in range(len(inputs)) for _ in range(k)]
+    best = [None] * len(inputs)
     for b, start in enumerate(range(0, len(rows), s.batch_size)):
         batch = rows[start : start + s.batch_size]
-        generator = torch.Generator(device).manual_seed(
-            int(np.random.SeedSequence([s.seed, set_key(args.set), args.chunk, b]).generate_state(1)[0])
-        )
+        seed = np.random.SeedSequence([s.seed, set_key(args.set), args.chunk, b]).generate_state(1)[0]
+        generator = torch.Generator(device).manual_seed(int(seed))
         started = time.perf_counter()
-        inputs = [(*windows[j], placements[j].size_class) for j, _ in batch]
-        images, scores = inpaint_batch(nets, s, inputs, generator, device)
+        images, scores = inpaint_batch(nets, s, [inputs[j] for j in batch], generator, device)
         log.info("batch %d: %d windows in %.1f s", b, len(batch), time.perf_counter() - started)
-        for (j, _), image, score in zip(batch, images, scores):
-            if j not in results or score > results[j][1]:
-                results[j] = (image, float(score))
-    records = []
-    for j, (i, p) in enumerate(zip(indices, placements)):
-        image, score = results[j]
-        records.append(write_image(out, args.set, i, p, windows[j][1], image, score, class_id))
-    return pd.DataFrame(records)
+        for j, image, score in zip(batch, images, scores):
+            if best[j] is None or score > best[j][1]:
+                best[j] = (image, float(score))
+    return best
+
+
+def run_chunk(args, s: InpaintSettings, class_id: int, out: Path, device) -> pd.DataFrame:
+    """Plan, inpaint and write the chunk into `out`; returns its metadata table."""
+    nets = load_networks(args, s, s.sets[args.set], device)
+    indices, placements = plan_chunk(args, s, nets.window)
+    windows = [pl.window_inputs(p, s.mask_dilation, nets.condition) for p in placements]
+    inputs = [(*w, p.size_class) for w, p in zip(windows, placements)]
+    best = best_candidates(args, s, nets, inputs, device)
+    records = [
+        write_image(out, args.set, i, p, w[1], image, score, class_id)
+        for i, p, w, (image, score) in zip(indices, placements, windows, best)
+    ]
+    guidance = s.guidance_scale if nets.classifier is not None else 0.0
+    return pd.DataFrame(records).assign(guidance_scale=guidance)
 
 
 def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, window, score, class_id):
@@ -175,7 +189,7 @@ def add_sampler_columns(table: pd.DataFrame, s: InpaintSettings, args) -> pd.Dat
     extra = dict(set=args.set, chunk=args.chunk, model=spec_set.model, context=spec_set.context,
                  seed=s.seed, sampler=s.sampler, step=sampler.step, respacing=sampler.respacing,
                  jump_length=sampler.jump_length, jump_n_sample=sampler.jump_n_sample,
-                 guidance_scale=s.guidance_scale, candidates=spec_set.candidates)  # fmt: skip
+                 candidates=spec_set.candidates)  # fmt: skip
     return table.assign(**extra)
 
 
