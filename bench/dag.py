@@ -58,7 +58,10 @@ def write_placeholder_data(root: Path) -> dict:
     (xview / "xView_train.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     return {
         "demo": None,
-        "xview": {"images": str(xview / "train_images"), "labels": str(xview / "xView_train.geojson")},
+        "xview": {
+            "images": str(xview / "train_images"),
+            "labels": str(xview / "xView_train.geojson"),
+        },
         "dota": {"images": str(dota / "images"), "labels": str(dota / "labelTxt")},
     }
 

@@ -12,7 +12,9 @@ def validate_config(config, schema_file):
     schema = yaml.safe_load(Path(schema_file).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
-    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+    for error in sorted(
+        validator.iter_errors(config), key=lambda e: list(e.absolute_path)
+    ):
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         problems.append(f"  config key '{key}': {error.message}")
     if problems:
@@ -25,7 +27,9 @@ def check_cross_references(config):
     names = config["classes"]["names"]
     target = config["classes"]["target"]
     if target not in names:
-        raise ValueError(f"config key 'classes.target': {target!r} is not in classes.names {names}")
+        raise ValueError(
+            f"config key 'classes.target': {target!r} is not in classes.names {names}"
+        )
     for source in ("xview", "dota"):
         for label, name in config["classes"][source].items():
             if name not in names:
@@ -34,7 +38,9 @@ def check_cross_references(config):
                 )
     total = sum(config["split"]["fractions"].values())
     if abs(total - 1.0) > 1e-6:
-        raise ValueError(f"config key 'split.fractions': the fractions sum to {total}, not 1")
+        raise ValueError(
+            f"config key 'split.fractions': the fractions sum to {total}, not 1"
+        )
     tiling = config["tiling"]
     if tiling["detect_overlap"] >= tiling["detect_size"]:
         raise ValueError(
@@ -45,7 +51,9 @@ def check_cross_references(config):
     if low > high:
         raise ValueError(f"config key 'tiling.tarmac.value_range': {low} > {high}")
     if not (config["data"]["xview"] or config["data"]["dota"]):
-        raise ValueError("config key 'data': give at least one of data.xview and data.dota")
+        raise ValueError(
+            "config key 'data': give at least one of data.xview and data.dota"
+        )
 
 
 validate_config(config, workflow.source_path("../config/schema.yaml"))
@@ -59,6 +67,27 @@ def get_settings(*sections):
     if len(sections) == 1:
         return json.dumps(config[sections[0]], sort_keys=True)
     return json.dumps({name: config[name] for name in sections}, sort_keys=True)
+
+
+# The tiling keys each tiling job reads (KIND_KEYS in workflow/tiling.py; a key missing here
+# fails the job with its name, a key too many only reruns the job for nothing).
+TILING_KEYS = {
+    "crops": ["crop_size"],
+    "background": [
+        "background_margin",
+        "background_stride",
+        "detect_size",
+        "min_visibility",
+        "tarmac",
+    ],
+    "detect": ["detect_size", "detect_overlap", "min_visibility"],
+}
+
+
+def get_tiling_settings(kind):
+    """--settings of one tiling job: its own tiling keys and the class map."""
+    tiling = {key: config["tiling"][key] for key in TILING_KEYS[kind]}
+    return json.dumps({"tiling": tiling, "classes": config["classes"]}, sort_keys=True)
 
 
 def get_scene_sources():
@@ -273,7 +302,10 @@ def get_pretrain_data_settings():
             "split": pretrain["split"],
             "demo_seed": demo["seed"] if demo else None,
             "classes": config["classes"],
-            "tiling": {**config["tiling"], **pretrain["tiling"]},
+            "tiling": {
+                **{key: config["tiling"][key] for key in TILING_KEYS["detect"]},
+                **pretrain["tiling"],
+            },
         },
         sort_keys=True,
     )

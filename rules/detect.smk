@@ -2,6 +2,9 @@
 # each evaluated on the real test split (metrics.json). With detect.start = pretrain, each arch
 # is first pre-trained once on separately generated demo scenes, and every seed of every
 # experiment fine-tunes from those weights (the demo's stand-in for COCO weights).
+# One thread per training: on CPU, two single-thread trainings side by side beat one on two
+# threads (small convolutions scale badly), so a CPU-only run should let two GPU-declared jobs
+# run at once (`--resources gpu=2`); on a GPU the thread count hardly matters.
 
 
 wildcard_constraints:
@@ -40,7 +43,7 @@ rule detect_pretrain:
         "results/benchmarks/detect/pretrain_{arch}.tsv"
     conda:
         "../envs/detect.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:
@@ -67,7 +70,7 @@ rule detect_train:
         "results/benchmarks/detect/{arch}/{experiment}/seed{seed}.tsv"
     conda:
         "../envs/detect.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:

@@ -4,6 +4,8 @@
 if config["data"]["demo"]:
 
     rule demo_scenes:
+        input:
+            code=get_code("workflow.demo_scenes"),
         output:
             xview_labels=config["data"]["xview"]["labels"],
             xview_images=directory(config["data"]["xview"]["images"]),
@@ -22,6 +24,7 @@ if config["data"]["demo"]:
 rule index:
     input:
         **get_scene_sources(),
+        code=get_code("workflow.scenes"),
     output:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",

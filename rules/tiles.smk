@@ -7,6 +7,7 @@ rule crops:
     input:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
+        code=get_code("workflow.tiling"),
     output:
         manifest="results/tiles/crops/manifest.csv",
     log:
@@ -14,7 +15,7 @@ rule crops:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_settings("tiling", "classes"),
+        settings=get_tiling_settings("crops"),
     shell:
         "python -m workflow.tiling crops --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
@@ -25,6 +26,7 @@ rule background_tiles:
     input:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
+        code=get_code("workflow.tiling"),
     output:
         manifest="results/tiles/background/manifest.csv",
     log:
@@ -32,7 +34,7 @@ rule background_tiles:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_settings("tiling", "classes"),
+        settings=get_tiling_settings("background"),
     shell:
         "python -m workflow.tiling background --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
@@ -43,6 +45,7 @@ rule detect_tiles:
     input:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
+        code=get_code("workflow.tiling"),
     output:
         manifest="results/tiles/detect/manifest.csv",
     log:
@@ -50,7 +53,7 @@ rule detect_tiles:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_settings("tiling", "classes"),
+        settings=get_tiling_settings("detect"),
     shell:
         "python -m workflow.tiling detect --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"

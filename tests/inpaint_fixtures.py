@@ -9,6 +9,7 @@ import torch
 
 from workflow.diffusion.checkpoint import save_model
 from workflow.diffusion.presets import build_classifier, build_unet
+from workflow.diffusion.train_classifier import CherryPicker
 from workflow.io import write_png
 
 TILE, WINDOW = 64, 32
@@ -45,7 +46,7 @@ def make_bank(root: Path) -> Path:
 
 
 def make_models(root: Path) -> dict[str, Path]:
-    """Randomly initialised demo32 U-Nets (none, canny) and size classifier, as model files."""
+    """Randomly initialised demo32 U-Nets (none, canny), size classifier and cherry-picker."""
     torch.manual_seed(0)
     paths = {}
     for condition in ("none", "canny"):
@@ -54,6 +55,10 @@ def make_models(root: Path) -> dict[str, Path]:
         net = build_unet("demo32", condition=condition, finetune_mode="attention_adapter")
         paths[condition] = root / f"unet_{condition}.pt"
         save_model(paths[condition], net.state_dict(), arch, dict(schedule="linear", steps=1000), {}, 0, 0)
+    picker = CherryPicker(num_classes=2, input_size=WINDOW)
+    arch = dict(kind="cherry_picker", image_size=WINDOW, input_size=WINDOW, num_classes=2)
+    paths["cherry_picker"] = root / "cherry_picker.pt"
+    save_model(paths["cherry_picker"], picker.state_dict(), arch, None, {}, 0, 0)
     arch = dict(kind="classifier", preset="demo32", n_classes=11, image_size=WINDOW)
     paths["classifier"] = root / "classifier.pt"
     save_model(paths["classifier"], build_classifier("demo32", 11).state_dict(), arch,

@@ -1,7 +1,7 @@
 """Read the rules of rules/*.smk as text: name, conda env, modules called, GPU resource.
 
 The rule files are snakefmt-formatted, so a rule is a `rule name:` (or `checkpoint name:`) line
-followed by the lines indented deeper. Used by the env, SLURM and rerun tests and by bench/dag.py
+followed by the lines indented deeper. Used by the env, SLURM and rerun tests
 so that they cover every stage as its rules appear.
 """
 

@@ -8,6 +8,7 @@ touching the real one: `python -m workflow.x` run from the copy imports the copy
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -67,9 +68,9 @@ def tail(text: str, lines: int = 60) -> str:
 
 def failed_logs(workdir: Path, lines: int = 20) -> str:
     """The tails of the most recent rule logs, to show why a job failed."""
-    logs = sorted(
-        (workdir / "results" / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime
-    )[-3:]
+    logs = sorted((workdir / "results" / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)[
+        -3:
+    ]
     return "\n".join(f"--- {p.relative_to(workdir)}:\n{tail(p.read_text(), lines)}" for p in logs)
 
 
@@ -99,6 +100,37 @@ def scheduled(workdir: Path, *args: str) -> dict[str, int]:
     result = snakemake(workdir, "-n", "--quiet", "rules", *args)
     counts = job_counts(result.stdout + result.stderr)
     counts.pop("all", None)
+    return counts
+
+
+def job_graph(workdir: Path, *args: str) -> tuple[dict[int, str], dict[int, set[int]]]:
+    """Every job of the DAG (`--forceall --d3dag`): its rule, and the jobs that read its outputs."""
+    text = snakemake(workdir, "--forceall", "--d3dag", *args).stdout
+    dag = json.loads(text[text.index("{") :])
+    rule_of = {node["id"]: node["value"]["rule"] for node in dag["nodes"]}
+    consumers: dict[int, set[int]] = {job: set() for job in rule_of}
+    for edge in dag["edges"]:
+        consumers[edge["u"]].add(edge["v"])
+    return rule_of, consumers
+
+
+def downstream_counts(graph, rules: set[str]) -> dict[str, int]:
+    """Jobs per rule that rerun when every job of `rules` reruns: those and all they feed.
+
+    The same as what `snakemake -n --forcerun <rules>` schedules, from one DAG listing.
+    """
+    rule_of, consumers = graph
+    todo = [job for job, rule in rule_of.items() if rule in rules]
+    seen: set[int] = set()
+    while todo:
+        job = todo.pop()
+        if job not in seen:
+            seen.add(job)
+            todo.extend(consumers[job])
+    counts: dict[str, int] = {}
+    for job in seen:
+        if rule_of[job] != "all":
+            counts[rule_of[job]] = counts.get(rule_of[job], 0) + 1
     return counts
 
 

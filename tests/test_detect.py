@@ -88,6 +88,8 @@ def test_offline_environment_places_a_font(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_one_epoch_training_writes_metrics(tmp_path):
+    import torch
+
     from workflow import datasets
 
     tiles = write_detect_tiles(tmp_path / "tiles", {"train": [1, 2, 1, 0], "val": [1, 1], "test": [1, 2]})
@@ -108,6 +110,24 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
+    # a detector trained here is the starting point of later trainings: its class head (4
+    # classes, not the yaml's 80) must survive, and its arch must match the one asked for
+    start = detect.start_model(out / "weights" / "best.pt", "yolov8n")
+    assert start.model.model[-1].nc == len(NAMES)
+    with pytest.raises(ValueError, match="not --arch yolov5nu"):
+        detect.start_model(out / "weights" / "best.pt", "yolov5nu")
+    # and a training from it starts from those weights: with a vanishing rate the class head
+    # after one epoch is still the starting one (ultralytics' pretrained=False would drop it)
+    again = tmp_path / "again"
+    frozen = {**train, "lr0": 1e-12, "focal_gamma": 0.0}
+    detect.main(["--settings", json.dumps({"train": frozen, "target": "plane"}),
+                 "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "1",
+                 "--weights", str(out / "weights" / "best.pt"), "--config-dir", str(tmp_path / "cfg"),
+                 "--out", str(again)])
+    head = "model.22.cv3.0.2.weight"
+    before = start.model.state_dict()[head].float()
+    after = detect.start_model(again / "weights" / "best.pt", "yolov8n").model.state_dict()[head].float()
+    assert torch.allclose(before, after, atol=1e-3)
 
 
 def test_schema_enums_are_the_modules():

@@ -65,7 +65,9 @@ def test_every_env_has_rules_and_at_most_one_cv2():
     assert None not in used
 
 
-@pytest.mark.parametrize("rule", sorted(read_rules().values(), key=lambda r: r.name), ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "rule", sorted(read_rules().values(), key=lambda r: r.name), ids=lambda r: r.name
+)
 def test_rule_env_names_its_imports(rule):
     assert rule.conda is not None, f"rule {rule.name} ({rule.file.name}) has no conda: env"
     assert rule.conda.is_file(), f"rule {rule.name}: conda env {rule.conda} does not exist"

@@ -40,14 +40,14 @@ def inputs(tmp_path_factory):
     return dict(background=make_background(root), bank=make_bank(root), **make_models(root))
 
 
-def run_chunk(inputs, out, set_name="uncond", chunk=0, settings=SETTINGS):
+def run_chunk(inputs, out, set_name="uncond", chunk=0, settings=SETTINGS, extra=()):
     model = inputs["none"] if set_name == "uncond" else inputs["canny"]
     argv = ["--settings", json.dumps(settings), "--set", set_name, "--chunk", str(chunk),
             "--bank", str(inputs["bank"]), "--background", str(inputs["background"]),
             "--model", str(model), "--out", str(out), "--device", "cpu"]  # fmt: skip
     if set_name == "uncond":
         argv += ["--classifier", str(inputs["classifier"])]
-    run.main(argv)
+    run.main(argv + list(extra))
     return pd.read_csv(out / "metadata.csv")
 
 
@@ -82,6 +82,26 @@ def test_conditioned_set_and_merge(inputs, tmp_path):
     assert read_png(sheet).shape[1] > 3 * TILE
 
 
+def test_cherry_picking_keeps_the_best_of_k(inputs, tmp_path):
+    from workflow.diffusion.checkpoint import load_model
+
+    settings = json.loads(json.dumps(SETTINGS))
+    settings["inpaint"]["sets"]["uncond"]["candidates"] = 3
+    out = tmp_path / "chunk0"
+    argv = ["--cherry-picker", str(inputs["cherry_picker"])]
+    table = run_chunk(inputs, out, chunk=0, settings=settings, extra=argv)
+    assert list(table["candidates"]) == [3, 3] and list(table["index"]) == [0, 1]
+    picker, _ = load_model(inputs["cherry_picker"])
+    for row in table.itertuples():
+        window = read_png(row.image)[row.window_y : row.window_y + 32, row.window_x : row.window_x + 32]
+        x = torch.from_numpy(window).permute(2, 0, 1)[None].float() / 127.5 - 1
+        # The kept candidate is the best scored, and the written window is that candidate.
+        scores = [float(v) for v in row.candidate_scores.split(";")]
+        assert len(scores) == 3 and len(set(scores)) == 3 and 0 < row.score < 1
+        assert row.score == pytest.approx(max(scores), abs=1e-4)
+        assert picker.plane_probability(x).item() == pytest.approx(row.score, abs=2e-3)  # uint8
+
+
 def test_unconditional_model_without_classifier_is_refused(inputs, tmp_path):
     argv = ["--settings", json.dumps(SETTINGS), "--set", "uncond", "--chunk", "0",
             "--bank", str(inputs["bank"]), "--background", str(inputs["background"]),
@@ -106,5 +126,14 @@ def test_schema_enums_and_config_match_the_code():
     fast = inpaint_settings({**SETTINGS["inpaint"], "sampler": "fast"}).make_sampler()
     assert (fast.respacing, fast.jump_n_sample, fast.step) == (3, 1, "ddim")
     with pytest.raises(ValueError, match="inpaint.sets.uncond.colour"):
-        bad = {**SETTINGS["inpaint"], "sets": {"uncond": {**SETTINGS["inpaint"]["sets"]["uncond"], "colour": 1}}}
+        spec = {**SETTINGS["inpaint"]["sets"]["uncond"], "colour": 1}
+        bad = {**SETTINGS["inpaint"], "sets": {"uncond": spec}}
         inpaint_settings(bad)
+
+
+def test_fast_sampler_runs_the_ddim_step(inputs, tmp_path):
+    settings = json.loads(json.dumps(SETTINGS))
+    settings["inpaint"]["sampler"] = "fast"
+    table = run_chunk(inputs, tmp_path / "chunk0", set_name="canny", chunk=0, settings=settings)
+    assert set(table["step"]) == {"ddim"} and set(table["respacing"]) == {3}
+    assert set(table["jump_n_sample"]) == {1} and set(table["guidance_scale"]) == {0.0}

@@ -44,7 +44,8 @@ INTERRUPTS = [
         log="results/logs/tiles/detect.log",
     ),
     # Killed right after its first training state is saved; the rerun resumes from it and,
-    # restoring the data order and random state, ends on the same losses.
+    # restoring the data order and random state, ends on the same losses. Needs
+    # diffusion.finetune.checkpoint_every < iterations in the tiny configuration.
     Interrupt(
         rule="finetune",
         output="results/diffusion/models/uncond/model.pt",
@@ -75,8 +76,16 @@ def start_and_kill(workdir: Path, case: Interrupt, timeout: float = 300) -> None
     """Force the job to run, wait for its first progress file, SIGKILL the whole process group."""
     since = time.time()
     proc = subprocess.Popen(
-        [str(VENV_BIN / "snakemake"), "--cores", "2", *TINY, "--forcerun", case.rule,
-         "--", case.output],
+        [
+            str(VENV_BIN / "snakemake"),
+            "--cores",
+            "2",
+            *TINY,
+            "--forcerun",
+            case.rule,
+            "--",
+            case.output,
+        ],
         cwd=workdir,
         env=snakemake_env(),
         stdout=subprocess.DEVNULL,
@@ -113,15 +122,17 @@ def test_killed_job_is_not_accepted_and_rerun_completes_it(tiny_copy, tiny_workf
     # that Snakemake refuses to use it without --rerun-incomplete.
     result = snakemake(tiny_copy, "-n", "--quiet", "rules", *TINY, check=False)
     if (tiny_copy / case.output).exists():
-        assert result.returncode != 0 and "incomplete" in (result.stdout + result.stderr), (
-            f"{case.output} survived the kill and is not marked incomplete"
-        )
+        assert result.returncode != 0 and "incomplete" in (
+            result.stdout + result.stderr
+        ), f"{case.output} survived the kill and is not marked incomplete"
     else:
         assert scheduled(tiny_copy, *TINY).get(case.rule) == 1
 
     snakemake(tiny_copy, "--cores", "2", "--rerun-incomplete", *TINY, "--", case.output)
     assert (tiny_copy / case.output).exists()
-    assert (tiny_copy / same).read_bytes() == reference, (
+    assert (
+        tiny_copy / same
+    ).read_bytes() == reference, (
         f"{same} after the interrupted run differs from the uninterrupted one"
     )
     if case.resumed:

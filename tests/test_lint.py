@@ -26,4 +26,6 @@ def test_snakefmt_check_is_clean():
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, f"snakefmt would reformat:\n{tail(result.stdout + result.stderr, 80)}"
+    assert (
+        result.returncode == 0
+    ), f"snakefmt would reformat:\n{tail(result.stdout + result.stderr, 80)}"

@@ -41,9 +41,12 @@ def loopback_profile(cpus: int) -> dict:
         resources.update(TEST_RESOURCES, gpu=0)  # a node without GPU rejects GPU requests
         resources.pop("gres", None)
         resources.pop("gpu_model", None)
-    profile["set-resources"] = set_resources
-    threads = profile.get("set-threads") or {}
-    profile["set-threads"] = {rule: min(n, cpus) for rule, n in threads.items()}
+    threads = {rule: min(n, cpus) for rule, n in (profile.get("set-threads") or {}).items()}
+    # Snakemake rejects an empty --set-resources / --set-threads: leave those out.
+    for key, value in (("set-resources", set_resources), ("set-threads", threads)):
+        profile.pop(key, None)
+        if value:
+            profile[key] = value
     profile.update(
         {
             "slurm-status-command": "squeue",

@@ -174,6 +174,22 @@ def resume_state(out: Path, requested: dict) -> str:
     return "resume"
 
 
+def start_model(weights: Path, arch: str):
+    """The model of a weights file, checked to be `arch`.
+
+    Loaded as is, not into `YOLO(arch.yaml)`: that model has 80 classes, so `.load()` would drop
+    the class convolutions of a detector trained on other classes (the trainer then restarts
+    them at random).
+    """
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    built = Path(str(model.model.yaml.get("yaml_file", ""))).stem
+    if built != arch:
+        raise ValueError(f"--weights {weights} holds a {built or 'unknown'} model, not --arch {arch}")
+    return model
+
+
 def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Path | None,
           out: Path, threads: int) -> str:
     """ultralytics training into `out` (weights/best.pt, results.csv); resumes a killed run.
@@ -187,7 +203,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     torch_utils.NUM_THREADS = threads
     device = runtime.pick_device(settings.device)
     requested = dict(data=str(data), seed=seed, deterministic=True, project=str(out.parent),
-                     name=out.name, exist_ok=True, pretrained=False, amp=device != "cpu",
+                     name=out.name, exist_ok=True, amp=device != "cpu",
                      device=device, plots=False, verbose=False, **settings.overrides())
     state = resume_state(out, {k: requested[k] for k in ("data", "seed", "epochs", "imgsz", "batch", "lr0")})
     log.info("training %s seed %d into %s: %s", arch, seed, out, state)
@@ -200,9 +216,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     else:
         if out.exists():
             shutil.rmtree(out)
-        model = YOLO(f"{arch}.yaml")
-        if weights is not None:
-            model = model.load(str(weights))
+        model = YOLO(f"{arch}.yaml") if weights is None else start_model(weights, arch)
         model.train(trainer=trainer, **requested)
     return type(torch_utils.unwrap_model(model.trainer.model).criterion).__name__
 

@@ -71,25 +71,37 @@ class TarmacRule:
                              "need [low, high] with 0 <= low <= high <= 255")
 
 
+# The tiling keys each kind reads. Rules pass only these (get_tiling_settings in
+# rules/common.smk), so that a changed detection tile size does not recut the diffusion crops.
+KIND_KEYS = {
+    "crops": ("crop_size",),
+    "background": ("background_margin", "background_stride", "detect_size", "min_visibility",
+                   "tarmac"),
+    "detect": ("detect_size", "detect_overlap", "min_visibility"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class TilingSettings:
-    crop_size: int
-    background_margin: int
-    background_stride: int
-    detect_size: int
-    detect_overlap: int
-    min_visibility: float
-    tarmac: TarmacRule
+    """The `tiling` section; keys a kind does not read may be absent (None)."""
+    crop_size: int | None = None
+    background_margin: int | None = None
+    background_stride: int | None = None
+    detect_size: int | None = None
+    detect_overlap: int | None = None
+    min_visibility: float | None = None
+    tarmac: TarmacRule | None = None
 
     def __post_init__(self):
-        if not 0 <= self.detect_overlap < self.detect_size:
+        if self.detect_overlap is not None and not 0 <= self.detect_overlap < self.detect_size:
             raise ValueError(f"config key 'tiling.detect_overlap': {self.detect_overlap}; need "
                              f"0 <= overlap < tiling.detect_size ({self.detect_size})")
-        if not 0 < self.min_visibility <= 1:
+        if self.min_visibility is not None and not 0 < self.min_visibility <= 1:
             raise ValueError(f"config key 'tiling.min_visibility': {self.min_visibility}; need (0, 1]")
         for key in ("crop_size", "background_stride", "detect_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key 'tiling.{key}': {getattr(self, key)}; need >= 1")
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ValueError(f"config key 'tiling.{key}': {value}; need >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +110,22 @@ class Settings:
     classes: ClassSettings
 
 
-def settings_from_json(text: str) -> Settings:
-    """--settings JSON of the config sections tiling and classes -> Settings."""
+def settings_from_json(text: str, kind: str | None = None) -> Settings:
+    """--settings JSON of the config sections tiling and classes -> Settings.
+
+    With `kind`, the tiling keys that kind reads (KIND_KEYS) must be present; without, all.
+    """
     top = runtime.from_dict(Settings, runtime.parse_settings(text), "settings")
+    required = KIND_KEYS[kind] if kind else [f.name for f in dataclasses.fields(TilingSettings)]
+    missing = [key for key in required if key not in top.tiling]
+    if missing:
+        raise ValueError(f"config key 'tiling.{missing[0]}': missing (tiling {kind or ''} needs "
+                         f"{list(required)})")
     tiling = runtime.from_dict(TilingSettings, top.tiling, "tiling")
-    tarmac = runtime.from_dict(TarmacRule, tiling.tarmac, "tiling.tarmac")
-    return Settings(dataclasses.replace(tiling, tarmac=tarmac),
-                    runtime.from_dict(ClassSettings, top.classes, "classes"))
+    if tiling.tarmac is not None:
+        tiling = dataclasses.replace(
+            tiling, tarmac=runtime.from_dict(TarmacRule, tiling.tarmac, "tiling.tarmac"))
+    return Settings(tiling, runtime.from_dict(ClassSettings, top.classes, "classes"))
 
 
 def load_index(scenes_csv, objects_csv) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -303,7 +324,8 @@ def main(argv=None) -> None:
     parser.add_argument("--manifest", required=True, help="output manifest.csv")
     args = parser.parse_args(argv)
     runtime.setup_logging("workflow.tiling")
-    make_tiles(args.kind, args.scenes, args.objects, settings_from_json(args.settings), args.manifest)
+    make_tiles(args.kind, args.scenes, args.objects, settings_from_json(args.settings, args.kind),
+               args.manifest)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def sheet(table: pd.DataFrame, max_images: int) -> np.ndarray:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chunks", nargs="+", required=True)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--contact-sheet", required=True)

@@ -70,7 +70,9 @@ def load_networks(args, s: InpaintSettings, spec_set, device) -> Networks:
         classifier, _ = load_model(args.classifier, device)
     if spec_set.candidates > 1:
         if args.cherry_picker is None:
-            raise ValueError(f"inpaint set {args.set} has {spec_set.candidates} candidates: give --cherry-picker")
+            raise ValueError(
+                f"inpaint set {args.set} has {spec_set.candidates} candidates: give --cherry-picker"
+            )
         picker, _ = load_model(args.cherry_picker, device)
     return Networks(model, spec.condition, d, spec.image_size, classifier, picker)
 
@@ -107,11 +109,12 @@ def plan_chunk(args, s: InpaintSettings, window: int) -> tuple[range, list[pl.Pl
 
 
 def best_candidates(args, s: InpaintSettings, nets: Networks, inputs: list, device) -> list:
-    """K candidates of each placement's window, sampled in batches; the best (image, score) of
-    each. inputs[j] = (image, unknown, cond, size_class); batch b seeded by (seed, set, chunk, b)."""
+    """K candidates of each placement's window, sampled in batches -> per placement the best
+    (image, score) and every candidate's score. inputs[j] = (image, unknown, cond, size_class);
+    batch b is seeded by (seed, set, chunk, b)."""
     k = s.sets[args.set].candidates
     rows = [j for j in range(len(inputs)) for _ in range(k)]
-    best = [None] * len(inputs)
+    best, scored = [None] * len(inputs), [[] for _ in inputs]
     for b, start in enumerate(range(0, len(rows), s.batch_size)):
         batch = rows[start : start + s.batch_size]
         seed = np.random.SeedSequence([s.seed, set_key(args.set), args.chunk, b]).generate_state(1)[0]
@@ -120,9 +123,10 @@ def best_candidates(args, s: InpaintSettings, nets: Networks, inputs: list, devi
         images, scores = inpaint_batch(nets, s, [inputs[j] for j in batch], generator, device)
         log.info("batch %d: %d windows in %.1f s", b, len(batch), time.perf_counter() - started)
         for j, image, score in zip(batch, images, scores):
+            scored[j].append(float(score))
             if best[j] is None or score > best[j][1]:
                 best[j] = (image, float(score))
-    return best
+    return [(image, score, scores) for (image, score), scores in zip(best, scored)]
 
 
 def run_chunk(args, s: InpaintSettings, class_id: int, out: Path, device) -> pd.DataFrame:
@@ -134,7 +138,8 @@ def run_chunk(args, s: InpaintSettings, class_id: int, out: Path, device) -> pd.
     best = best_candidates(args, s, nets, inputs, device)
     records = [
         write_image(out, args.set, i, p, w[1], image, score, class_id)
-        for i, p, w, (image, score) in zip(indices, placements, windows, best)
+        | dict(candidate_scores=";".join(f"{v:.4f}" for v in scores))
+        for i, p, w, (image, score, scores) in zip(indices, placements, windows, best)
     ]
     guidance = s.guidance_scale if nets.classifier is not None else 0.0
     return pd.DataFrame(records).assign(guidance_scale=guidance)
@@ -155,7 +160,9 @@ def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, wind
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--settings", required=True, help="JSON of the inpaint and classes sections")
     parser.add_argument("--set", required=True)
     parser.add_argument("--chunk", type=int, required=True)
@@ -180,7 +187,8 @@ def main(argv=None) -> None:
         table["image"] = [str(Path(args.out) / v) for v in table["image"]]
         table["labels"] = [str(Path(args.out) / v) for v in table["labels"]]
         table.to_csv(tmp / "metadata.csv", index=False)
-    log.info("wrote %d images to %s in %.1f s on %s", len(table), args.out, time.perf_counter() - started, device)
+    log.info("wrote %d images to %s in %.1f s on %s", len(table), args.out,
+             time.perf_counter() - started, device)  # fmt: skip
 
 
 def add_sampler_columns(table: pd.DataFrame, s: InpaintSettings, args) -> pd.DataFrame:

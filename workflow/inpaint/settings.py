@@ -70,7 +70,8 @@ def inpaint_settings(values: Mapping[str, Any]) -> InpaintSettings:
     values = dict(values)
     values["fast"] = from_dict(FastSettings, values.get("fast", {}), "inpaint.fast")
     values["sets"] = {
-        name: from_dict(SetSpec, spec, f"inpaint.sets.{name}") for name, spec in values.get("sets", {}).items()
+        name: from_dict(SetSpec, spec, f"inpaint.sets.{name}")
+        for name, spec in values.get("sets", {}).items()
     }
     return from_dict(InpaintSettings, values, "inpaint")
 
