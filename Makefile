@@ -4,6 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# Jobs that declare `resources: gpu=1` at once: one per GPU; without a GPU they run on the CPU,
+# where the cores (not a GPU's memory) are the limit, so as many as there are cores.
+GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+GPU_JOBS ?= $(if $(filter-out 0,$(GPUS)),$(GPUS),$(CORES))
 
 .PHONY: demo test install lint clean
 
@@ -18,7 +22,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 demo: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile config/profiles/workstation
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile config/profiles/workstation \
+	  --resources gpu=$(GPU_JOBS)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --report results/report/report.html
 
 test: install
 	bash tests/system_deps.sh

@@ -55,7 +55,7 @@ rule mask_contact_sheet:
         manifest="results/bank/manifest.csv",
         code=get_code("workflow.masks"),
     output:
-        sheet="results/bank/contact_sheet.png",
+        sheet=report("results/bank/contact_sheet.png", category="Plane bank"),
     log:
         "results/logs/bank/contact_sheet.log",
     conda:

@@ -13,21 +13,32 @@ from workflow import detect
 NAMES_BY_ID = dict(enumerate(NAMES))
 
 
-def fake_metrics(index, ap50, ap):
-    """The attributes of ultralytics' DetMetrics that target_metrics reads."""
+def fake_metrics(index, ap50, ap, best=None):
+    """The attributes of ultralytics' DetMetrics that target_metrics reads: per class a
+    precision and recall curve over 5 confidences, F1 highest at confidence index best[k]."""
     n = len(index)
-    box = types.SimpleNamespace(ap50=np.array(ap50), ap=np.array(ap), p=np.linspace(0.1, 0.4, n),
-                                r=np.linspace(0.5, 0.8, n))
+    best = best or [2] * n
+    px = np.linspace(0, 1, 5)
+    p_curve, r_curve = np.full((n, 5), 0.05), np.full((n, 5), 0.05)
+    for k in range(n):
+        p_curve[k, best[k]], r_curve[k, best[k]] = 0.1 + 0.1 * k, 0.5 + 0.1 * k
+    f1_curve = 2 * p_curve * r_curve / (p_curve + r_curve)
+    box = types.SimpleNamespace(ap50=np.array(ap50), ap=np.array(ap), px=px, p_curve=p_curve,
+                                r_curve=r_curve, f1_curve=f1_curve,
+                                p=np.ones(n), r=np.zeros(n))  # ultralytics' all-class threshold
     return types.SimpleNamespace(ap_class_index=np.array(index), box=box)
 
 
 def test_target_ap_is_read_by_class_index_not_position():
     # plane (id 0) is the second class evaluated; position 0 holds car (id 1)
-    metrics = fake_metrics([1, 0, 3], ap50=[0.9, 0.6, 0.3], ap=[0.5, 0.25, 0.1])
+    metrics = fake_metrics([1, 0, 3], ap50=[0.9, 0.6, 0.3], ap=[0.5, 0.25, 0.1], best=[1, 3, 2])
     result = detect.target_metrics(metrics, NAMES_BY_ID, "plane")
     assert (result["ap50"], result["ap50_95"]) == (0.6, 0.25)
-    assert result["precision"] == pytest.approx(0.25) and result["recall"] == pytest.approx(0.65)
+    # precision and recall at the plane's own best-F1 confidence, not the all-class one
+    assert result["precision"] == pytest.approx(0.2) and result["recall"] == pytest.approx(0.6)
+    assert result["confidence"] == pytest.approx(0.75)
     assert result["per_class"]["car"]["ap50"] == 0.9
+    assert result["per_class"]["car"]["confidence"] == pytest.approx(0.25)
     assert set(result["per_class"]) == {"plane", "car", "boat"}
 
 

@@ -19,6 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from workflow import io, runtime
 
 # arch -> family as reported (the anchor-free `u` variants of YOLOv5 are "YOLOv5u")
@@ -137,19 +139,26 @@ def focal_trainer(gamma: float, alpha: float):
 
 
 def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
-    """AP of every class from ultralytics' DetMetrics, the target's picked by class index.
+    """AP, precision and recall of every class from ultralytics' DetMetrics, the target's
+    picked by class index.
 
-    `metrics.box.ap50`, `.ap`, `.p`, `.r` are ordered like `metrics.ap_class_index` (the classes
-    present in the evaluated labels), not by class id.
+    `metrics.box.ap50`, `.ap` and the (classes, 1000) confidence curves `.p_curve`, `.r_curve`,
+    `.f1_curve` are ordered like `metrics.ap_class_index` (the classes present in the evaluated
+    labels), not by class id. Precision and recall are read at each class's own best-F1
+    confidence: ultralytics' `.p` / `.r` sit at one confidence chosen by the F1 averaged over all
+    classes, where a rare class often has no detection left (precision 1, recall 0).
     """
     index = [int(c) for c in metrics.ap_class_index]
+    box = metrics.box
     per_class = {}
     for position, class_id in enumerate(index):
+        best = int(np.argmax(box.f1_curve[position]))
         per_class[names[class_id]] = {
-            "ap50": float(metrics.box.ap50[position]),
-            "ap50_95": float(metrics.box.ap[position]),
-            "precision": float(metrics.box.p[position]),
-            "recall": float(metrics.box.r[position]),
+            "ap50": float(box.ap50[position]),
+            "ap50_95": float(box.ap[position]),
+            "precision": float(box.p_curve[position][best]),
+            "recall": float(box.r_curve[position][best]),
+            "confidence": float(box.px[best]),
         }
     if target not in per_class:
         raise ValueError(f"the test split holds no {target!r} instance: its AP is undefined "
