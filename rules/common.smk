@@ -54,6 +54,60 @@ def check_cross_references(config):
         raise ValueError(
             "config key 'data': give at least one of data.xview and data.dota"
         )
+    check_model_sizes(config)
+    check_inputs_of_stages(config)
+
+
+# Image side of each diffusion preset (workflow.diffusion.presets.image_size; the module imports
+# torch, too slow to load for every DAG build; tests/test_config_checks.py keeps both equal).
+PRESET_IMAGE_SIZES = {"adm256": 256, "demo32": 32, "demo64": 64}
+
+
+def check_model_sizes(config):
+    """The diffusion model's side is the crop side, and fits in a detection tile."""
+    preset, crop = config["diffusion"]["preset"], config["tiling"]["crop_size"]
+    if PRESET_IMAGE_SIZES[preset] != crop:
+        raise ValueError(
+            f"config key 'diffusion.preset': {preset!r} works on {PRESET_IMAGE_SIZES[preset]} px "
+            f"images, but tiling.crop_size is {crop}; make them equal"
+        )
+    if config["tiling"]["detect_size"] < crop:
+        raise ValueError(
+            f"config key 'tiling.detect_size': {config['tiling']['detect_size']} is smaller than "
+            f"tiling.crop_size ({crop}); inpainting and base training cut crop-size windows "
+            "out of the detection tiles"
+        )
+    for key in ("respacing", "fast"):
+        steps = config["inpaint"][key]
+        steps = steps["respacing"] if isinstance(steps, dict) else steps
+        if steps > config["diffusion"]["steps"]:
+            name = "inpaint.fast.respacing" if key == "fast" else "inpaint.respacing"
+            raise ValueError(
+                f"config key '{name}': {steps} respaced steps exceed diffusion.steps "
+                f"({config['diffusion']['steps']})"
+            )
+
+
+def check_inputs_of_stages(config):
+    """A SAM bank needs its checkpoint; an experiment draws only images its set will hold."""
+    masks = config["masks"]
+    if masks["method"] == "sam" and not masks["sam"]["checkpoint"]:
+        raise ValueError(
+            "config key 'masks.sam.checkpoint': masks.method is sam, so give the path of a SAM "
+            "checkpoint (or set masks.method to grabcut or box)"
+        )
+    sets = config["inpaint"]["sets"]
+    for name, run in config["experiments"]["runs"].items():
+        if "set" in run and run["set"] not in sets:
+            raise ValueError(
+                f"config key 'experiments.runs.{name}.set': {run['set']!r} is not a key of "
+                f"inpaint.sets {sorted(sets)}"
+            )
+        if run.get("add", 0) > sets.get(run.get("set"), {}).get("images", 0):
+            raise ValueError(
+                f"config key 'experiments.runs.{name}.add': {run['add']} synthetic images, but "
+                f"inpaint.sets.{run['set']}.images is {sets[run['set']]['images']}"
+            )
 
 
 validate_config(config, workflow.source_path("../config/schema.yaml"))

@@ -41,7 +41,7 @@ class Experiment:
     keep: float | None = None  # % of real target images kept (ablation, replacement)
     add: int | None = None  # synthetic images added (augmentation)
     set: str | None = None  # key of inpaint.sets (replacement, augmentation)
-    focal_gamma: float | None = None  # read by workflow.detect; overrides detect.focal_gamma
+    focal_gamma: float | None = None  # overrides detect.train.focal_gamma (get_train_settings)
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -1,0 +1,57 @@
+"""A bad configuration stops the workflow when it loads, with the offending key's name.
+
+Each case merges one bad override over config/config.yaml and plans the workflow (`snakemake
+-n`), as a user would see it: the schema (unknown keys, wrong types, enums) and the
+cross-checks of rules/common.smk that a schema cannot express.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+import yaml
+
+from snakemake_run import REPO, copy_workflow, snakemake
+
+SAM_NULL = {"masks": {"method": "sam", "sam": {"checkpoint": None}}}
+BAD = [
+    ({"tiling": {"crop_sise": 32}}, "crop_sise"),
+    ({"tiling": {"crop_size": "32"}}, "tiling.crop_size"),
+    ({"inpaint": {"sampler": "ddim"}}, "inpaint.sampler"),
+    ({"classes": {"target": "helicopter"}}, "classes.target"),
+    ({"split": {"fractions": {"train": 0.9}}}, "split.fractions"),
+    ({"diffusion": {"preset": "demo64"}}, "diffusion.preset"),
+    ({"tiling": {"detect_size": 24, "detect_overlap": 4}}, "tiling.detect_size"),
+    ({"inpaint": {"respacing": 2000}}, "inpaint.respacing"),
+    (SAM_NULL, "masks.sam.checkpoint"),
+    ({"experiments": {"runs": {"augment_tarmac_canny": {"add": 1000}}}},
+     "experiments.runs.augment_tarmac_canny.add"),
+    ({"experiments": {"runs": {"augment_tarmac_canny": {"set": "nope"}}}},
+     "experiments.runs.augment_tarmac_canny.set"),
+]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("config_checks"))
+
+
+@pytest.mark.parametrize("override, key", BAD, ids=[key for _, key in BAD])
+def test_bad_value_fails_at_load_naming_its_key(workdir, tmp_path, override, key):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(override))
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", str(path), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"{override} was accepted"
+    assert key in output, f"the error for {override} does not name {key!r}:\n{output[-2000:]}"
+
+
+def test_preset_sizes_of_the_dag_checks_are_the_presets():
+    from workflow.diffusion import presets
+
+    text = (REPO / "rules/common.smk").read_text()
+    literal = re.search(r"^PRESET_IMAGE_SIZES = (\{.*\})$", text, re.MULTILINE).group(1)
+    sizes = ast.literal_eval(literal)
+    assert sizes == {name: presets.image_size(name) for name in presets.CONFIG_PRESETS}
