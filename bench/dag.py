@@ -74,6 +74,8 @@ def full_scale_config(root: Path) -> dict:
     checkpoint.touch()
     config["diffusion"]["pretrained"] = str(checkpoint)
     config["inpaint"]["chunks"] = 64
+    for spec in config["inpaint"]["sets"].values():
+        spec["images"] = 2500  # the report's ~2500 synthetic planes per set
     config["experiments"]["runs"] = EXPERIMENTS
     weights = {}
     for arch in ARCHS:
