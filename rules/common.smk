@@ -54,6 +54,12 @@ def check_cross_references(config):
         raise ValueError(
             "config key 'data': give at least one of data.xview and data.dota"
         )
+    for source in ("xview", "dota"):
+        if config["data"]["demo"] and not config["data"][source]:
+            raise ValueError(
+                f"config key 'data.{source}': data.demo writes scenes in both formats, so give "
+                f"the folders it writes them to (images, labels)"
+            )
     check_model_sizes(config)
     check_inputs_of_stages(config)
 

@@ -26,6 +26,7 @@ BAD = [
     ({"tiling": {"detect_size": 24, "detect_overlap": 4}}, "tiling.detect_size"),
     ({"inpaint": {"respacing": 2000}}, "inpaint.respacing"),
     (SAM_NULL, "masks.sam.checkpoint"),
+    ({"data": {"dota": None}}, "data.dota"),
     ({"experiments": {"runs": {"augment_tarmac_canny": {"add": 1000}}}},
      "experiments.runs.augment_tarmac_canny.add"),
     ({"experiments": {"runs": {"augment_tarmac_canny": {"set": "nope"}}}},
