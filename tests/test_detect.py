@@ -121,6 +121,8 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
+    request = json.loads((out / detect.REQUEST_FILE).read_text())
+    assert (request["arch"], request["focal_gamma"], request["mosaic"]) == ("yolov8n", 1.5, 0.0)
     # a detector trained here is the starting point of later trainings: its class head (4
     # classes, not the yaml's 80) must survive, and its arch must match the one asked for
     start = detect.start_model(out / "weights" / "best.pt", "yolov8n")
@@ -150,3 +152,22 @@ def test_schema_enums_are_the_modules():
     assert tuple(schema["$defs"]["train_args"]["properties"]["optimizer"]["enum"]) == detect.OPTIMIZERS
     fields = {f.name for f in detect.dataclasses.fields(detect.TrainSettings)}
     assert set(schema["$defs"]["train_args"]["properties"]) == fields
+
+
+def test_a_killed_run_resumes_only_with_the_same_request(tmp_path):
+    import torch
+
+    request = {"data": "d.yaml", "seed": 0, "arch": "yolov8n", "mosaic": 0.0, "focal_gamma": 0.0}
+    (tmp_path / "weights").mkdir()
+    assert detect.resume_state(tmp_path, request) == "fresh"  # nothing to resume
+    torch.save({"epoch": 3}, tmp_path / "weights" / "last.pt")
+    assert detect.resume_state(tmp_path, request) == "fresh"  # no request recorded beside it
+    (tmp_path / detect.REQUEST_FILE).write_text(json.dumps(request))
+    assert detect.resume_state(tmp_path, request) == "resume"
+    # any changed setting, ultralytics' or ours, restarts rather than resumes with old values
+    assert detect.resume_state(tmp_path, {**request, "mosaic": 1.0}) == "fresh"
+    assert detect.resume_state(tmp_path, {**request, "focal_gamma": 1.5}) == "fresh"
+    torch.save({"epoch": -1}, tmp_path / "weights" / "last.pt")  # ultralytics' finished run
+    assert detect.resume_state(tmp_path, request) == "fresh"  # ... without its best.pt
+    (tmp_path / "weights" / "best.pt").touch()
+    assert detect.resume_state(tmp_path, request) == "done"

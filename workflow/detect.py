@@ -166,19 +166,26 @@ def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
     return {"target": target, **per_class[target], "per_class": per_class}
 
 
-def resume_state(out: Path, requested: dict) -> str:
-    """'resume' a killed run whose arguments match, 'done' if it finished, else 'fresh'."""
+REQUEST_FILE = "request.json"  # in a training's folder: everything that shaped the run
+
+
+def resume_state(out: Path, request: dict) -> str:
+    """'resume' a killed run made with this same `request`, 'done' if it finished, else 'fresh'.
+
+    The request (data, seed, arch, starting weights, every training setting, focal loss
+    included) is written beside the run when it starts; a run started with anything else is
+    redone from the start rather than resumed with its old arguments.
+    """
     import torch
 
     last = out / "weights" / "last.pt"
-    if not last.exists():
+    saved = out / REQUEST_FILE
+    if not (last.exists() and saved.exists()):
         return "fresh"
-    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
-    saved = checkpoint.get("train_args", {})
-    if any(str(saved.get(k)) != str(v) for k, v in requested.items()):
+    if json.loads(saved.read_text()) != json.loads(json.dumps(request, default=str)):
         return "fresh"
     # ultralytics strips finished checkpoints to epoch -1
-    if checkpoint.get("epoch", -1) == -1:
+    if torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1) == -1:
         return "done" if (out / "weights" / "best.pt").exists() else "fresh"
     return "resume"
 
@@ -214,7 +221,9 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     requested = dict(data=str(data), seed=seed, deterministic=True, project=str(out.parent),
                      name=out.name, exist_ok=True, amp=device != "cpu",
                      device=device, plots=False, verbose=False, **settings.overrides())
-    state = resume_state(out, {k: requested[k] for k in ("data", "seed", "epochs", "imgsz", "batch", "lr0")})
+    request = dict(requested, arch=arch, weights=str(weights) if weights else None,
+                   focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha)
+    state = resume_state(out, request)
     log.info("training %s seed %d into %s: %s", arch, seed, out, state)
     if state == "done":
         return "not observed: training had finished before this call"
@@ -225,6 +234,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     else:
         if out.exists():
             shutil.rmtree(out)
+        io.write_json(out / REQUEST_FILE, request)
         model = YOLO(f"{arch}.yaml") if weights is None else start_model(weights, arch)
         model.train(trainer=trainer, **requested)
     return type(torch_utils.unwrap_model(model.trainer.model).criterion).__name__
