@@ -15,6 +15,7 @@
 configfile: "config/config.yaml"
 
 
+include: "rules/validate.smk"
 include: "rules/common.smk"
 include: "rules/scenes.smk"
 include: "rules/tiles.smk"

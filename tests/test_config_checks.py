@@ -2,7 +2,7 @@
 
 Each case merges one bad override over config/config.yaml and plans the workflow (`snakemake
 -n`), as a user would see it: the schema (unknown keys, wrong types, enums) and the
-cross-checks of rules/common.smk that a schema cannot express.
+cross-checks of rules/validate.smk that a schema cannot express.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_bad_value_fails_at_load_naming_its_key(workdir, tmp_path, override, key
 def test_preset_sizes_of_the_dag_checks_are_the_presets():
     from workflow.diffusion import presets
 
-    text = (REPO / "rules/common.smk").read_text()
+    text = (REPO / "rules/validate.smk").read_text()
     literal = re.search(r"^PRESET_IMAGE_SIZES = (\{.*\})$", text, re.MULTILINE).group(1)
     sizes = ast.literal_eval(literal)
     assert sizes == {name: presets.image_size(name) for name in presets.CONFIG_PRESETS}

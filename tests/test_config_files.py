@@ -4,7 +4,7 @@ Snakemake merges a --configfile over config/config.yaml key by key, so a key or 
 (an experiment, a synthetic set) that full.yaml forgets would silently come from the demo. The
 first test makes that impossible; the second plans the full-scale workflow with placeholder
 files at full.yaml's paths, which runs the schema validation and the cross-checks of
-rules/common.smk on it.
+rules/validate.smk on it.
 """
 
 from __future__ import annotations
