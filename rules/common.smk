@@ -14,8 +14,8 @@ def get_settings(*sections):
     return json.dumps({name: config[name] for name in sections}, sort_keys=True)
 
 
-# The tiling keys each tiling job reads (KIND_KEYS in workflow/tiling.py; a key missing here
-# fails the job with its name, a key too many only reruns the job for nothing).
+# The tiling keys each tiling job reads (KIND_KEYS in workflow/tiling.py, kept equal by
+# tests/test_config_checks.py): a key too few fails the job, one too many reruns it for nothing.
 TILING_KEYS = {
     "crops": ["crop_size"],
     "background": [
@@ -289,12 +289,21 @@ def get_report_settings():
 
 
 def check_detect_config():
-    """What the schema cannot check: sets exist, weights per arch, a separate pre-training seed."""
+    """What the schema cannot check: sets exist and hold enough images, weights per arch, a
+    separate pre-training seed."""
     for name, run in config["experiments"]["runs"].items():
         if run.get("set") is not None and run["set"] not in config["inpaint"]["sets"]:
             raise ValueError(
                 f"config key 'experiments.runs.{name}.set': {run['set']!r} is not a key of "
                 f"inpaint.sets {sorted(config['inpaint']['sets'])}"
+            )
+        images = (
+            config["inpaint"]["sets"][run["set"]]["images"] if run.get("set") else 0
+        )
+        if run.get("add", 0) > images:
+            raise ValueError(
+                f"config key 'experiments.runs.{name}.add': {run['add']} synthetic images, but "
+                f"inpaint.sets.{run['set']}.images is {images}"
             )
     detect = config["detect"]
     if detect["start"] == "weights":

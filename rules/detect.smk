@@ -3,8 +3,9 @@
 # is first pre-trained once on separately generated demo scenes, and every seed of every
 # experiment fine-tunes from those weights (the demo's stand-in for COCO weights).
 # One thread per training: on CPU, two single-thread trainings side by side beat one on two
-# threads (small convolutions scale badly), so a CPU-only run should let two GPU-declared jobs
-# run at once (`--resources gpu=2`); on a GPU the thread count hardly matters.
+# threads (small convolutions scale badly), so a CPU-only run lets as many GPU-declared jobs run
+# at once as there are cores (`make demo` passes `--resources gpu=<cores>`); on a GPU the thread
+# count hardly matters.
 
 
 wildcard_constraints:

@@ -60,7 +60,7 @@ def check_cross_references(config):
                 f"the folders it writes them to (images, labels)"
             )
     check_model_sizes(config)
-    check_inputs_of_stages(config)
+    check_masks_config(config)
 
 
 # Image side of each diffusion preset (workflow.diffusion.presets.image_size; the module imports
@@ -95,26 +95,14 @@ def check_model_sizes(config):
             )
 
 
-def check_inputs_of_stages(config):
-    """A SAM bank needs its checkpoint; an experiment draws only images its set will hold."""
+def check_masks_config(config):
+    """A SAM bank needs its checkpoint: no silent fallback to another method."""
     masks = config["masks"]
     if masks["method"] == "sam" and not masks["sam"]["checkpoint"]:
         raise ValueError(
             "config key 'masks.sam.checkpoint': masks.method is sam, so give the path of a SAM "
             "checkpoint (or set masks.method to grabcut or box)"
         )
-    sets = config["inpaint"]["sets"]
-    for name, run in config["experiments"]["runs"].items():
-        if "set" in run and run["set"] not in sets:
-            raise ValueError(
-                f"config key 'experiments.runs.{name}.set': {run['set']!r} is not a key of "
-                f"inpaint.sets {sorted(sets)}"
-            )
-        if run.get("add", 0) > sets.get(run.get("set"), {}).get("images", 0):
-            raise ValueError(
-                f"config key 'experiments.runs.{name}.add': {run['add']} synthetic images, but "
-                f"inpaint.sets.{run['set']}.images is {sets[run['set']]['images']}"
-            )
 
 
 validate_config(config, workflow.source_path("../config/schema.yaml"))

@@ -56,3 +56,12 @@ def test_preset_sizes_of_the_dag_checks_are_the_presets():
     literal = re.search(r"^PRESET_IMAGE_SIZES = (\{.*\})$", text, re.MULTILINE).group(1)
     sizes = ast.literal_eval(literal)
     assert sizes == {name: presets.image_size(name) for name in presets.CONFIG_PRESETS}
+
+
+def test_tiling_keys_of_the_rules_are_those_the_module_reads():
+    from workflow import tiling
+
+    text = (REPO / "rules/common.smk").read_text()
+    block = re.search(r"^TILING_KEYS = (\{.*?^\})$", text, re.MULTILINE | re.DOTALL).group(1)
+    keys = {kind: tuple(names) for kind, names in ast.literal_eval(block).items()}
+    assert keys == tiling.KIND_KEYS
