@@ -3,7 +3,7 @@
 # results/
 #   index/       scene and object tables, split, summary.json         (rules/scenes.smk)
 #   tiles/       crops/ background/ detect/{train,val,test}/ manifests (rules/tiles.smk)
-#   bank/        SAM/GrabCut masks, Canny edges, contact sheet         (rules/masks.smk)
+#   bank/        SAM/GrabCut masks, Canny edges, contact sheet         (rules/bank.smk)  
 #   diffusion/   base, fine-tuned models, size classifier, cherry-picker (rules/diffusion.smk)
 #   inpaint/     synthetic planes on background tiles, per set/chunk   (rules/inpaint.smk)
 #   datasets/    one YOLO dataset per experiment                       (rules/datasets.smk)
@@ -19,7 +19,7 @@ include: "rules/validate.smk"
 include: "rules/common.smk"
 include: "rules/scenes.smk"
 include: "rules/tiles.smk"
-include: "rules/masks.smk"
+include: "rules/bank.smk"
 include: "rules/diffusion.smk"
 include: "rules/inpaint.smk"
 include: "rules/datasets.smk"

@@ -3,7 +3,7 @@
     .venv/bin/python bench/detect.py [--threads 2] [--train 567 --val 243 --test 162]
 
 Draws tiles like the demo's (128 px, planes and cars; tests/yolo_fixtures.py), runs one
-`python -m workflow.detect` with config/config.yaml's detect.train (from the arch's yaml: speed
+`python -m workflow.detect.train` with config/config.yaml's detect.train (from the arch's yaml: speed
 only, no AP), and prints its wall time and the ratio to the demo's target: all trainings of
 detect.archs x experiments.runs x detect.seeds inside ~12 minutes with the pre-training, i.e.
 about 20 s each. A ratio above 1 means the demo's detection stage overruns. The load of the
@@ -48,12 +48,12 @@ def main(argv=None):
         settings = {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0,
                     "experiment": {"kind": "baseline"}}
         run = [sys.executable, "-m"]
-        subprocess.run([*run, "workflow.datasets", "--settings", json.dumps(settings), "--experiment", "bench",
+        subprocess.run([*run, "workflow.datasets.build", "--settings", json.dumps(settings), "--experiment", "bench",
                         "--detect-tiles", str(tiles), "--out", str(tmp / "ds")], check=True, cwd=REPO,
                        capture_output=True)
         train = {"train": config["detect"]["train"], "target": "plane"}
         started = time.perf_counter()
-        subprocess.run([*run, "workflow.detect", "--settings", json.dumps(train), "--data",
+        subprocess.run([*run, "workflow.detect.train", "--settings", json.dumps(train), "--data",
                         str(tmp / "ds" / "data.yaml"), "--arch", args.arch, "--seed", "0",
                         "--config-dir", str(tmp / "cfg"), "--threads", str(args.threads),
                         "--out", str(tmp / "run")], check=True, cwd=REPO, capture_output=True)

@@ -20,7 +20,12 @@ import time
 
 import torch
 
-from workflow.diffusion.finetune import FINETUNE_MODES, configure_finetune, count_parameters, trainable_names
+from workflow.diffusion.finetune import (
+    FINETUNE_MODES,
+    configure_finetune,
+    count_parameters,
+    trainable_names,
+)
 from workflow.diffusion.presets import build_unet
 
 

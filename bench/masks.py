@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/masks.py [--planes 150] [--crop 32] [--chunks 2]
 
-Draws demo scenes with the project's generator (workflow.demo.scene) until it has `planes`
+Draws demo scenes with the project's generator (workflow.scenes.demo.scene) until it has `planes`
 plane-centred crops (the tiling stage's crops/manifest.csv format), then runs the bank's chunk
 and merge commands in this process as the workflow would (chunks one after the other, so the
 sum is the cost of the stage on one core). Prints wall and CPU seconds against the demo budget
@@ -25,8 +25,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from workflow import io, masks  # noqa: E402
-from workflow.demo.scene import make_scene  # noqa: E402
-from workflow.tiling import size_class  # noqa: E402
+from workflow.scenes.demo.scene import make_scene  # noqa: E402
+from workflow.tiles.tiling import size_class  # noqa: E402
 
 BUDGET_S = 60.0
 

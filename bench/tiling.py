@@ -5,7 +5,7 @@
 Writes a tiled, deflate-compressed RGB GeoTIFF of size x size px strip by strip (the bench never
 holds the scene either), with a few labelled objects, then times in separate subprocesses (so
 each peak RSS is clean):
-  - ours: `workflow.tiling.make_tiles("detect", ...)` (index checks, labels, manifest included);
+  - ours: `workflow.tiles.tiling.make_tiles("detect", ...)` (index checks, labels, manifest included);
   - bare: a rasterio windowed read + cv2 PNG write loop over the same windows.
 Prints tiles per second of both (wall clock, and per CPU second, steadier on a shared machine)
 and their ratio (goal >= 0.8), and our peak RSS (the largest over the repeats) against the
@@ -69,7 +69,7 @@ def make_index(work: Path, size: int) -> None:
     import pandas as pd
     import yaml
 
-    from workflow.scenes import OBJECT_COLUMNS, SCENE_COLUMNS
+    from workflow.scenes.index import OBJECT_COLUMNS, SCENE_COLUMNS
 
     names = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["classes"]["names"]
     rng = np.random.default_rng(1)
@@ -98,7 +98,7 @@ def settings_json(tile: int, overlap: int) -> str:
 
 
 def run_ours(work: Path, tile: int, overlap: int) -> int:
-    from workflow.tiling import make_tiles, settings_from_json
+    from workflow.tiles.tiling import make_tiles, settings_from_json
 
     settings = settings_from_json(settings_json(tile, overlap))
     table = make_tiles("detect", work / "scenes.csv", work / "objects.csv", settings,
@@ -111,7 +111,7 @@ def run_bare(work: Path, tile: int, overlap: int) -> int:
     import rasterio
     from rasterio.windows import Window
 
-    from workflow.windows import grid_windows
+    from workflow.tiles.windows import grid_windows
 
     out = work / "bare"
     out.mkdir()

@@ -1,5 +1,5 @@
 # Shared helpers: settings passed to modules, inputs and target lists (get_*).
-import ast
+import importlib.util
 import json
 from pathlib import Path
 
@@ -73,25 +73,12 @@ def get_final_outputs():
     ]
 
 
-# --- Diffusion (engineer C2): settings and inputs of rules/diffusion.smk ---------------------
+# --- Diffusion: settings and inputs of rules/diffusion.smk ---------------------
 
 DIFFUSION = config["diffusion"]
 DIFFUSION_MODELS = DIFFUSION["models"]
 # The diffusion keys every U-Net training reads besides its own section.
 UNET_KEYS = ("preset", "schedule", "steps", "vlb_weight", "seed")
-
-
-def check_diffusion_config():
-    """Cross-key checks a JSON schema cannot express."""
-    for stage in ("pretrain", "finetune"):
-        if DIFFUSION[stage]["sample_steps"] > DIFFUSION["steps"]:
-            raise ValueError(
-                f"config key 'diffusion.{stage}.sample_steps': {DIFFUSION[stage]['sample_steps']} "
-                f"exceeds diffusion.steps ({DIFFUSION['steps']})"
-            )
-
-
-check_diffusion_config()
 
 
 def get_diffusion_settings(section, keys=UNET_KEYS, **extra):
@@ -123,62 +110,28 @@ def get_cherry_picker_inputs():
     return inputs
 
 
-# --- Code inputs (engineer G) ----------------------------------------------------------------
+# --- Code inputs -----------------------------------------------------------------------------
 # Snakemake reruns a job when its shell command changes, not when the Python module it calls
-# changes. Rules therefore list their modules' source files as input: `code=get_code("workflow.x")`.
+# changes. Rules therefore list the source files they run as input: `code=get_code("workflow.x")`.
+
+
+def _load_codegraph():
+    path = Path(workflow.basedir) / "workflow" / "core" / "codegraph.py"
+    spec = importlib.util.spec_from_file_location("workflow_codegraph", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+CODEGRAPH = _load_codegraph()
 
 
 def get_code(*modules):
-    """Source files of these `workflow` modules and of every `workflow` module they import.
-
-    Follows imports (absolute and relative) transitively and adds the packages' __init__.py
-    files, so an edit anywhere in a stage's code reruns that stage and what depends on it.
-    Paths are relative to the working directory when the code lies under it.
-    """
+    """Source files of these `workflow` modules and of every module they import (transitively,
+    with their packages' __init__.py), relative to the working directory when under it."""
     root = Path(workflow.basedir).resolve()
-    found, todo = {}, list(modules)
-    while todo:
-        name = todo.pop()
-        path = _module_file(root, name)
-        if path is None:
-            if name in modules:
-                raise ValueError(
-                    f"get_code: no module {name!r} under {root / 'workflow'}"
-                )
-            continue  # `from workflow.x import name`: name is an attribute, not a module
-        if name in found:
-            continue
-        found[name] = path
-        parents = name.split(".")
-        todo += [".".join(parents[:i]) for i in range(1, len(parents))]
-        todo += _workflow_imports(path, name)
-    return sorted(_workdir_relative(path) for path in found.values())
-
-
-def _module_file(root, name):
-    """The .py file of a dotted module name under `root`, or None."""
-    base = root.joinpath(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def _workflow_imports(path, name):
-    """Dotted names of the `workflow` modules (and candidate submodules) a file imports."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    names = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([node.module] if node.module else []))
-            else:
-                base = node.module
-            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
-    return [n for n in names if n == "workflow" or n.startswith("workflow.")]
+    files = CODEGRAPH.module_closure(root, modules).values()
+    return sorted(_workdir_relative(path) for path in files)
 
 
 def _workdir_relative(path):
@@ -188,7 +141,7 @@ def _workdir_relative(path):
         return str(path)
 
 
-# --- Detection experiments (engineer F) ------------------------------------------------------
+# --- Detection experiments --------------------------------------------------------------------
 # datasets -> detect -> report. Settings go to the modules per experiment, so that editing one
 # experiment reruns its own dataset and trainings only.
 
@@ -200,7 +153,7 @@ def get_report_outputs():
 
 
 def get_dataset_settings(experiment):
-    """--settings of workflow.datasets: class names and target, the draw seed, one run."""
+    """--settings of workflow.datasets.build: class names and target, the draw seed, one run."""
     classes = config["classes"]
     return json.dumps(
         {
@@ -219,7 +172,7 @@ def get_dataset_synthetic(experiment):
 
 
 def get_train_settings(experiment):
-    """--settings of workflow.detect for one experiment: detect.train (+ its focal_gamma)."""
+    """--settings of workflow.detect.train for one experiment: detect.train (+ its focal_gamma)."""
     train = dict(config["detect"]["train"])
     gamma = config["experiments"]["runs"][experiment].get("focal_gamma")
     if gamma is not None:
@@ -230,7 +183,7 @@ def get_train_settings(experiment):
 
 
 def get_pretrain_settings():
-    """--settings of workflow.detect for the pre-training: detect.train with its overrides."""
+    """--settings of workflow.detect.train for the pre-training: detect.train with its overrides."""
     train = {**config["detect"]["train"], **config["detect"]["pretrain"]["train"]}
     return json.dumps(
         {"train": train, "target": config["classes"]["target"]}, sort_keys=True
@@ -238,7 +191,7 @@ def get_pretrain_settings():
 
 
 def get_pretrain_data_settings():
-    """--settings of workflow.pretrain_data."""
+    """--settings of workflow.detect.pretrain_data."""
     pretrain = config["detect"]["pretrain"]
     demo = config["data"]["demo"]
     return json.dumps(
@@ -278,7 +231,7 @@ def get_start_flags(arch):
 
 
 def get_report_settings():
-    """--settings of workflow.report: the runs (kind, sweep value) and the default focal gamma."""
+    """--settings of workflow.report.tables: the runs (kind, sweep value) and the default focal gamma."""
     return json.dumps(
         {
             "runs": config["experiments"]["runs"],
@@ -288,48 +241,7 @@ def get_report_settings():
     )
 
 
-def check_detect_config():
-    """What the schema cannot check: sets exist and hold enough images, weights per arch, a
-    separate pre-training seed."""
-    for name, run in config["experiments"]["runs"].items():
-        if run.get("set") is not None and run["set"] not in config["inpaint"]["sets"]:
-            raise ValueError(
-                f"config key 'experiments.runs.{name}.set': {run['set']!r} is not a key of "
-                f"inpaint.sets {sorted(config['inpaint']['sets'])}"
-            )
-        images = (
-            config["inpaint"]["sets"][run["set"]]["images"] if run.get("set") else 0
-        )
-        if run.get("add", 0) > images:
-            raise ValueError(
-                f"config key 'experiments.runs.{name}.add': {run['add']} synthetic images, but "
-                f"inpaint.sets.{run['set']}.images is {images}"
-            )
-    detect = config["detect"]
-    if detect["start"] == "weights":
-        missing = [a for a in detect["archs"] if a not in (detect["weights"] or {})]
-        if missing:
-            raise ValueError(
-                f"config key 'detect.weights': no weights for {missing} (detect.start is weights)"
-            )
-    elif detect["weights"] is not None:
-        raise ValueError(
-            f"config key 'detect.weights': given, but detect.start is {detect['start']!r}; "
-            "set detect.start to weights to use them"
-        )
-    demo = config["data"]["demo"]
-    if (
-        detect["start"] == "pretrain"
-        and demo
-        and demo["seed"] == detect["pretrain"]["scenes"]["seed"]
-    ):
-        raise ValueError(
-            "config key 'detect.pretrain.scenes.seed': equals data.demo.seed; the pre-training "
-            "scenes must differ from the demo scenes (their test split would leak)"
-        )
-
-
-# --- Plane bank (engineer E) -----------------------------------------------------------------
+# --- Plane bank -------------------------------------------------------------------------------
 
 
 def get_masks_settings():
@@ -358,17 +270,7 @@ def get_sam_checkpoint():
     return []
 
 
-# --- Inpainting (engineer D) -----------------------------------------------------------------
-
-
-def check_inpaint_config():
-    """Each set names a model of diffusion.models (a JSON schema cannot check it)."""
-    for name, spec in config["inpaint"]["sets"].items():
-        if spec["model"] not in config["diffusion"]["models"]:
-            raise ValueError(
-                f"config key 'inpaint.sets.{name}.model': {spec['model']!r} is not a key of "
-                f"diffusion.models {sorted(config['diffusion']['models'])}"
-            )
+# --- Inpainting -------------------------------------------------------------------------------
 
 
 def get_inpaint_sets():

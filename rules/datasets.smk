@@ -2,8 +2,6 @@
 # image lists and a data.yaml with absolute paths; images are not copied.
 
 
-check_detect_config()
-
 
 wildcard_constraints:
     experiment="|".join(config["experiments"]["runs"]),
@@ -13,7 +11,7 @@ rule dataset:
     input:
         tiles="results/tiles/detect/manifest.csv",
         synthetic=lambda wildcards: get_dataset_synthetic(wildcards.experiment),
-        code=get_code("workflow.datasets"),
+        code=get_code("workflow.datasets.build"),
     output:
         data="results/datasets/{experiment}/data.yaml",
         lists=expand(
@@ -28,7 +26,7 @@ rule dataset:
     params:
         settings=lambda wildcards: get_dataset_settings(wildcards.experiment),
     shell:
-        "python -m workflow.datasets --settings {params.settings:q}"
+        "python -m workflow.datasets.build --settings {params.settings:q}"
         " --experiment {wildcards.experiment} --detect-tiles {input.tiles}"
         " --synthetic {input.synthetic} --out results/datasets/{wildcards.experiment}"
         " > {log} 2>&1"

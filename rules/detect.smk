@@ -15,7 +15,7 @@ wildcard_constraints:
 
 rule detect_pretrain_data:
     input:
-        code=get_code("workflow.pretrain_data"),
+        code=get_code("workflow.detect.pretrain_data"),
     output:
         data="results/detect/pretrain/data/data.yaml",
         manifest="results/detect/pretrain/data/manifest.json",
@@ -26,14 +26,14 @@ rule detect_pretrain_data:
     params:
         settings=get_pretrain_data_settings(),
     shell:
-        "python -m workflow.pretrain_data --settings {params.settings:q}"
+        "python -m workflow.detect.pretrain_data --settings {params.settings:q}"
         " --out results/detect/pretrain/data > {log} 2>&1"
 
 
 rule detect_pretrain:
     input:
         data="results/detect/pretrain/data/data.yaml",
-        code=get_code("workflow.detect"),
+        code=get_code("workflow.detect.train"),
     output:
         weights="results/detect/pretrain/{arch}/weights/best.pt",
         results="results/detect/pretrain/{arch}/results.csv",
@@ -50,7 +50,7 @@ rule detect_pretrain:
     params:
         settings=get_pretrain_settings(),
     shell:
-        "python -m workflow.detect --settings {params.settings:q} --data {input.data}"
+        "python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed 0 --experiment pretrain"
         " --config-dir results/detect/ultralytics --threads {threads}"
         " --out results/detect/pretrain/{wildcards.arch} > {log} 2>&1"
@@ -60,7 +60,7 @@ rule detect_train:
     input:
         unpack(lambda wildcards: get_start_weights(wildcards.arch)),
         data="results/datasets/{experiment}/data.yaml",
-        code=get_code("workflow.detect"),
+        code=get_code("workflow.detect.train"),
     output:
         weights="results/detect/{arch}/{experiment}/seed{seed}/weights/best.pt",
         results="results/detect/{arch}/{experiment}/seed{seed}/results.csv",
@@ -78,7 +78,7 @@ rule detect_train:
         settings=lambda wildcards: get_train_settings(wildcards.experiment),
         start=lambda wildcards: get_start_flags(wildcards.arch),
     shell:
-        "python -m workflow.detect --settings {params.settings:q} --data {input.data}"
+        "python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
         " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
         " --out results/detect/{wildcards.arch}/{wildcards.experiment}/seed{wildcards.seed}"

@@ -4,8 +4,6 @@
 # get the cherry-picker. Helpers: rules/common.smk, "Inpainting".
 
 
-check_inpaint_config()
-
 
 rule inpaint_chunk:
     input:

@@ -13,7 +13,7 @@ rule detect_report:
             experiment=config["experiments"]["runs"],
             seed=config["detect"]["seeds"],
         ),
-        code=get_code("workflow.report"),
+        code=get_code("workflow.report.tables"),
     output:
         ap=report(
             "results/report/ap.csv",
@@ -42,5 +42,5 @@ rule detect_report:
     params:
         settings=get_report_settings(),
     shell:
-        "python -m workflow.report --settings {params.settings:q} --metrics {input.metrics}"
+        "python -m workflow.report.tables --settings {params.settings:q} --metrics {input.metrics}"
         " --out results/report > {log} 2>&1"

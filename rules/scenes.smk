@@ -5,7 +5,7 @@ if config["data"]["demo"]:
 
     rule demo_scenes:
         input:
-            code=get_code("workflow.demo_scenes"),
+            code=get_code("workflow.scenes.demo_scenes"),
         output:
             xview_labels=config["data"]["xview"]["labels"],
             xview_images=directory(config["data"]["xview"]["images"]),
@@ -18,13 +18,13 @@ if config["data"]["demo"]:
         params:
             settings=get_settings("data"),
         shell:
-            "python -m workflow.demo_scenes --settings {params.settings:q} > {log} 2>&1"
+            "python -m workflow.scenes.demo_scenes --settings {params.settings:q} > {log} 2>&1"
 
 
 rule index:
     input:
         **get_scene_sources(),
-        code=get_code("workflow.scenes"),
+        code=get_code("workflow.scenes.index"),
     output:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
@@ -36,6 +36,6 @@ rule index:
     params:
         settings=get_settings("data", "classes", "split"),
     shell:
-        "python -m workflow.scenes --settings {params.settings:q}"
+        "python -m workflow.scenes.index --settings {params.settings:q}"
         " --scenes {output.scenes} --objects {output.objects} --summary {output.summary}"
         " > {log} 2>&1"

@@ -7,7 +7,7 @@ rule crops:
     input:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
-        code=get_code("workflow.tiling"),
+        code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/crops/manifest.csv",
     log:
@@ -17,7 +17,7 @@ rule crops:
     params:
         settings=get_tiling_settings("crops"),
     shell:
-        "python -m workflow.tiling crops --settings {params.settings:q}"
+        "python -m workflow.tiles.tiling crops --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
         " > {log} 2>&1"
 
@@ -26,7 +26,7 @@ rule background_tiles:
     input:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
-        code=get_code("workflow.tiling"),
+        code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/background/manifest.csv",
     log:
@@ -36,7 +36,7 @@ rule background_tiles:
     params:
         settings=get_tiling_settings("background"),
     shell:
-        "python -m workflow.tiling background --settings {params.settings:q}"
+        "python -m workflow.tiles.tiling background --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
         " > {log} 2>&1"
 
@@ -45,7 +45,7 @@ rule detect_tiles:
     input:
         scenes="results/index/scenes.csv",
         objects="results/index/objects.csv",
-        code=get_code("workflow.tiling"),
+        code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/detect/manifest.csv",
     log:
@@ -55,6 +55,6 @@ rule detect_tiles:
     params:
         settings=get_tiling_settings("detect"),
     shell:
-        "python -m workflow.tiling detect --settings {params.settings:q}"
+        "python -m workflow.tiles.tiling detect --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
         " > {log} 2>&1"

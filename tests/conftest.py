@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from slurm_cluster import SlurmCluster, missing_reason
 from snakemake_run import run_tiny
 

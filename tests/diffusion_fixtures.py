@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from workflow.edges import canny_fixed
-from workflow.io import write_png
+from workflow.bank.edges import canny_fixed
+from workflow.core.io import write_png
 
 
 def draw_plane(size: int, span: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workflow.core.io import write_png
 from workflow.diffusion.checkpoint import save_model
+from workflow.diffusion.cherry_picker import CherryPicker
 from workflow.diffusion.presets import build_classifier, build_unet
-from workflow.diffusion.train_classifier import CherryPicker
-from workflow.io import write_png
 
 TILE, WINDOW = 64, 32
 

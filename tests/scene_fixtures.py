@@ -14,7 +14,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import Affine
 
-from workflow import io
+from workflow.core import io
 
 CLASSES = {
     "names": ["plane", "car", "truck", "boat"],

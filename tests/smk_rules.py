@@ -129,7 +129,7 @@ def third_party_imports(name: str, root: Path = REPO) -> set[str]:
     """Third-party packages every run of a rule's module needs (see `imports`).
 
     Lazily imported `workflow` modules are not followed: the bank's contact sheet runs
-    workflow.masks in the core env, and only the SAM code path (a lazy import) needs torch.
+    workflow.bank.masks in the core env, and only the SAM code path (a lazy import) needs torch.
     """
     _, packages = imports(name, root, follow_lazy=False)
     return {n for n in packages if n not in sys.stdlib_module_names and n != "__future__"}

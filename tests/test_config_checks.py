@@ -12,7 +12,6 @@ import re
 
 import pytest
 import yaml
-
 from snakemake_run import REPO, copy_workflow, snakemake
 
 SAM_NULL = {"masks": {"method": "sam", "sam": {"checkpoint": None}}}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 
 import yaml
-
 from snakemake_run import REPO, copy_workflow, scheduled
 
 FULL = yaml.safe_load((REPO / "config/full.yaml").read_text())

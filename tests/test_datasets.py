@@ -6,7 +6,7 @@ import pytest
 import yaml
 from yolo_fixtures import NAMES, write_detect_tiles, write_synthetic_set
 
-from workflow import datasets
+from workflow.datasets import build as datasets
 
 # planes per training tile: 7 tiles hold 11 planes, 3 hold none
 TRAIN = [0, 0, 1, 2, 1, 3, 0, 1, 1, 2]

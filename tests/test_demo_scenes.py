@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from workflow import demo_scenes
-from workflow.demo.painter import oriented_box, paint, rasterise, tight_box
-from workflow.demo.placement import MAX_PLANE_SIDE, plane_colours
-from workflow.demo.shapes import plane_parts, sample_plane_params
-from workflow.io import read_png
+from workflow.core.io import read_png
+from workflow.scenes import demo_scenes
+from workflow.scenes.demo.painter import image_box, oriented_box, paint, rasterise
+from workflow.scenes.demo.placement import MAX_PLANE_SIDE, plane_colours
+from workflow.scenes.demo.shapes import plane_parts, sample_plane_params
 
 SIZE, SEED, CROP = 512, 3, 32
 PLANE_IDS = {11, 12, 13}
@@ -170,7 +170,7 @@ def test_tight_and_oriented_boxes_hold_exactly_the_painted_pixels():
         raster = rasterise(plane_parts(params), 32.3, 31.7, rng.uniform(0, 2 * np.pi), (0.0, 0.0))
         paint(image, raster, plane_colours(rng, 120.0), 0.5)
         ys, xs = np.nonzero((image != 120).any(axis=2))
-        assert tight_box(raster) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert image_box(raster) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
         polygon = oriented_box(raster).astype(np.float32)
         for x, y in zip(xs, ys):  # every painted pixel's centre lies inside the oriented box
             assert cv2.pointPolygonTest(polygon, (float(x) + 0.5, float(y) + 0.5), False) >= 0

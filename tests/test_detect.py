@@ -8,7 +8,7 @@ import pytest
 import yaml
 from yolo_fixtures import NAMES, write_detect_tiles
 
-from workflow import detect
+from workflow.detect import train as detect
 
 NAMES_BY_ID = dict(enumerate(NAMES))
 

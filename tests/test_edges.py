@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from workflow.edges import canny_fixed, canny_random_thresholds, draw_thresholds
+from workflow.bank.edges import canny_fixed, canny_random_thresholds, draw_thresholds
 
 
 def square_image(size=32, value=200):
@@ -81,7 +81,7 @@ def test_random_edges_equal_fixed_edges_at_the_drawn_thresholds():
 
 
 def test_edges_near_mask_keeps_only_edges_within_the_margin():
-    from workflow.edges import edges_near_mask
+    from workflow.bank.edges import edges_near_mask
 
     edges = np.zeros((16, 16), np.uint8)
     edges[:, 0] = edges[:, 7] = edges[:, 12] = 255

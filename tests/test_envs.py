@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from smk_rules import REPO, read_rules, third_party_imports
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))

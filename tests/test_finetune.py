@@ -8,11 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from test_unet_golden import fill_weights, golden_input, one_thread  # noqa: F401 (autouse fixture)
+
 from workflow.diffusion.adapter import attach_adapter
 from workflow.diffusion.condition import CONDITIONS, attach_condition_encoder
-from workflow.diffusion.finetune import FINETUNE_MODES, configure_finetune, count_parameters, trainable_names
+from workflow.diffusion.finetune import (
+    FINETUNE_MODES,
+    configure_finetune,
+    count_parameters,
+    trainable_names,
+)
 from workflow.diffusion.presets import CONFIG_PRESETS, build_unet
 from workflow.diffusion.unet import AttentionBlock, base_keys, load_base_state_dict
 
@@ -21,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def filled_base(amplitude: float = 0.3) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = build_unet("golden_small")
+    model = build_unet("demo32")
     fill_weights(model, amplitude)
     return model.eval()
 
@@ -46,7 +51,7 @@ def test_zero_initialised_extras_leave_the_output_unchanged():
 
 def test_base_checkpoint_loads_into_a_model_with_extras():
     base = filled_base()
-    model = build_unet("golden_small", condition="mask", finetune_mode="attention_adapter")
+    model = build_unet("demo32", condition="mask", finetune_mode="attention_adapter")
     load_base_state_dict(model, base.state_dict())
     x, t = golden_input()
     with torch.no_grad():
@@ -68,7 +73,7 @@ def one_step(model: torch.nn.Module, mode: str, cond: torch.Tensor | None) -> di
                                             ("full", "none")])
 def test_one_step_moves_trainable_and_keeps_frozen(mode, condition):
     base = filled_base()
-    model = build_unet("golden_small", condition=condition, finetune_mode=mode)
+    model = build_unet("demo32", condition=condition, finetune_mode=mode)
     load_base_state_dict(model, base.state_dict())
     cond = None if condition == "none" else edge_map()
     x, t = golden_input()
@@ -89,7 +94,7 @@ def test_one_step_moves_trainable_and_keeps_frozen(mode, condition):
 
 
 def test_attention_mode_trains_exactly_the_attention_blocks():
-    model = build_unet("golden_small", condition="canny", finetune_mode="attention_adapter")
+    model = build_unet("demo32", condition="canny", finetune_mode="attention_adapter")
     attention = {f"{m}.{p}" for m, module in model.named_modules() if isinstance(module, AttentionBlock)
                  for p, _ in module.named_parameters()}
     extras = {n for n, _ in model.named_parameters() if n.startswith(("adapter.", "cond_encoder."))}
@@ -101,22 +106,22 @@ def test_attention_mode_trains_exactly_the_attention_blocks():
 
 def test_mode_and_adapter_must_agree():
     with pytest.raises(ValueError, match="needs a time-aware adapter"):
-        trainable_names(build_unet("golden_small"), "attention_adapter")
+        trainable_names(build_unet("demo32"), "attention_adapter")
     with pytest.raises(ValueError, match="must not have"):
-        trainable_names(build_unet("golden_small", finetune_mode="attention_adapter"), "attention")
+        trainable_names(build_unet("demo32", finetune_mode="attention_adapter"), "attention")
     with pytest.raises(ValueError, match="not one of"):
-        build_unet("golden_small", finetune_mode="lora")
+        build_unet("demo32", finetune_mode="lora")
     with pytest.raises(ValueError, match="condition"):
-        build_unet("golden_small", condition="depth")
+        build_unet("demo32", condition="depth")
 
 
 def test_cond_must_match_the_model():
-    model = build_unet("golden_small", condition="canny")
+    model = build_unet("demo32", condition="canny")
     x, t = golden_input()
     with pytest.raises(ValueError, match="pass cond"):
         model(x, t)
     with pytest.raises(ValueError, match="pass cond"):
-        build_unet("golden_small")(x, t, edge_map())
+        build_unet("demo32")(x, t, edge_map())
 
 
 def test_adapter_is_one_shared_module():

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from inpaint_fixtures import TILE, make_background, make_bank, make_models
+
+from workflow.core.io import read_png
 from workflow.inpaint import merge, run
 from workflow.inpaint.placement import dilate, flip
-from workflow.io import read_png
 
 SETTINGS = {
     "inpaint": {

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from smk_rules import read_rules
 from snakemake_run import TINY, VENV_BIN, scheduled, snakemake, snakemake_env
 

@@ -20,8 +20,8 @@ from segment_anything.modeling import (
     TwoWayTransformer,
 )
 
-from workflow import io, masks, sam
-from workflow.mask_ops import (
+from workflow.bank import masks, sam
+from workflow.bank.mask_ops import (
     area_flag,
     box_pixels,
     fill_holes,
@@ -29,6 +29,7 @@ from workflow.mask_ops import (
     postprocess,
     tight_box,
 )
+from workflow.core import io
 
 ROOT = Path(__file__).resolve().parents[1]
 CROP = 32
@@ -118,7 +119,7 @@ def build_tiny_sam(checkpoint=None, embed_dim=32, img_size=64):
             transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=64, num_heads=2),
         ),
     )  # fmt: skip
-    assert checkpoint is None  # like segment_anything's builders as workflow.sam calls them
+    assert checkpoint is None  # like segment_anything's builders as workflow.bank.sam calls them
     return model.eval()
 
 

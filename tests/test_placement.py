@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from inpaint_fixtures import TILE, WINDOW, make_background, make_bank
+
+from workflow.core.io import read_png
 from workflow.inpaint import placement as pl
-from workflow.io import read_png
-from workflow.tiling import size_class
+from workflow.tiles.tiling import size_class
 
 
 @pytest.fixture()

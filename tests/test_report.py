@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow import report
+from workflow.report import tables as report
 
 AP_CSV = """arch,family,experiment,kind,set,focal_gamma,sweep_value,seed,ap50,ap50_95
 yolov8n,YOLOv8,baseline,baseline,,0.0,,0,0.80,0.40

@@ -24,7 +24,6 @@ import os
 
 import pytest
 import yaml
-
 from smk_rules import importers, module_file, read_rules
 from snakemake_run import TINY, downstream_counts, job_graph, scheduled
 

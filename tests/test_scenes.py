@@ -8,10 +8,10 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-
 from scene_fixtures import CLASSES, SPLIT, make_sources
-from workflow import scenes as index
-from workflow.readers import parse_dota_line, parse_xview_feature
+
+from workflow.scenes import index
+from workflow.scenes.readers import parse_dota_line, parse_xview_feature
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from smk_rules import REPO, read_rules
 from snakemake_run import TINY, copy_workflow, job_counts, snakemake
 

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import rasterio
 import rasterio.errors
-
 from scene_fixtures import CLASSES, TILING, make_sources
-from workflow import io
-from workflow import scenes as index
-from workflow import tiling, windows
-from workflow.windows import centred_origin, grid_positions, parse_yolo
+
+from workflow.core import io
+from workflow.scenes import index
+from workflow.tiles import tiling, windows
+from workflow.tiles.windows import centred_origin, grid_positions, parse_yolo
 
 TILING_JSON = json.dumps({"tiling": TILING, "classes": CLASSES})
 TARGET_ID = CLASSES["names"].index(CLASSES["target"])

@@ -2,7 +2,12 @@
 
 import pytest
 
-from workflow.inpaint.timetable import check_timetable, count_evaluations, jump_states, timetable
+from workflow.inpaint.timetable import (
+    check_timetable,
+    count_evaluations,
+    jump_states,
+    timetable,
+)
 
 
 def reverse_steps(transitions):

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from diffusion_fixtures import write_bank, write_tiles
+
 from workflow.diffusion import checkpoint, data, gaussian, loop, train_classifier
 from workflow.diffusion.presets import build_unet
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-PRESET = "golden_small"
+PRESET = "demo32"
 
 FINETUNE = dict(mode="attention_adapter", iterations=4, batch_size=2, accumulation=2, lr=0.001, ema=0.9,
                 oversample_small=True, checkpoint_every=2, sample_grid=2, sample_steps=2)
@@ -218,7 +218,8 @@ def test_classifier_clis_train_and_load(workspace, tmp_path):
 def test_cherry_picker_weights_replace_the_head_and_reject_wrong_keys(tmp_path):
     from torchvision.models import resnet18
 
-    from workflow.diffusion.train_classifier import CherryPicker, load_resnet_weights
+    from workflow.diffusion.cherry_picker import CherryPicker
+    from workflow.diffusion.train_classifier import load_resnet_weights
 
     torch.save(resnet18(num_classes=1000).state_dict(), tmp_path / "resnet18.pth")
     picker = CherryPicker(1, 32)
@@ -231,15 +232,15 @@ def test_cherry_picker_weights_replace_the_head_and_reject_wrong_keys(tmp_path):
 
 
 def test_pretrain_settings_reject_unknown_keys():
-    from workflow.diffusion.train import parse_settings
+    from workflow.diffusion.train import parse_train_settings
 
     good = dict(preset=PRESET, schedule="linear", steps=10, vlb_weight=0.001, seed=0,
                 pretrain={k: v for k, v in FINETUNE.items() if k not in ("mode", "oversample_small")})
-    assert parse_settings(json.dumps(good), "pretrain").stage.iterations == 4
+    assert parse_train_settings(json.dumps(good), "pretrain").stage.iterations == 4
     with pytest.raises(ValueError, match="diffusion.pretrain.iteratons"):
-        parse_settings(json.dumps({**good, "pretrain": {**good["pretrain"], "iteratons": 3}}), "pretrain")
+        parse_train_settings(json.dumps({**good, "pretrain": {**good["pretrain"], "iteratons": 3}}), "pretrain")
     with pytest.raises(ValueError, match="condition"):
-        parse_settings(json.dumps({**good, "condition": "canny"}), "pretrain")
+        parse_train_settings(json.dumps({**good, "condition": "canny"}), "pretrain")
 
 
 def test_schema_enums_are_the_code_constants_and_the_config_validates():

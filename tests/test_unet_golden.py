@@ -1,4 +1,4 @@
-"""The ADM networks against the reference data of shared/reference/adm/ (made with guided-diffusion):
+"""The ADM networks against the reference data of tests/reference/adm/ (made with guided-diffusion):
 exact state-dict names and shapes of the 256 px checkpoints, and golden forward outputs of the
 small U-Net and classifier under a deterministic weight fill."""
 
@@ -14,13 +14,10 @@ import torch
 from workflow.diffusion.classifier import EncoderUNetModel
 from workflow.diffusion.finetune import count_parameters
 from workflow.diffusion.nn import timestep_embedding
-from workflow.diffusion.presets import build_classifier, build_unet, classifier_kwargs, unet_kwargs
+from workflow.diffusion.presets import build_classifier, build_unet
 from workflow.diffusion.unet import UNetModel, load_base_state_dict
 
-REFERENCE = Path(__file__).resolve().parents[1] / "shared" / "reference" / "adm"
-if not REFERENCE.is_dir():
-    REFERENCE = Path("/work/shared/reference/adm")
-pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference data not available")
+REFERENCE = Path(__file__).resolve().parent / "reference" / "adm"
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -97,15 +94,28 @@ def test_golden_float64_matches_reference_variant(kind, amplitude):
     np.testing.assert_allclose(out.std(ddof=1), expected["std_unbiased"], rtol=1e-12)
 
 
-def test_golden_presets_are_the_reference_kwargs():
-    for kind, preset in (("unet", unet_kwargs("golden_small")), ("classifier", classifier_kwargs("golden_small"))):
-        spec = json.loads((REFERENCE / GOLDEN[(kind, 0.05)][0]).read_text())
-        assert {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec["model_kwargs"].items()} == dict(preset)
+def golden_kwargs(kind: str) -> dict:
+    """The constructor arguments of the reference's small U-Net or classifier."""
+    spec = json.loads((REFERENCE / GOLDEN[(kind, 0.05)][0]).read_text())
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec["model_kwargs"].items()}
+
+
+def golden_unet(**extra) -> UNetModel:
+    return UNetModel(**golden_kwargs("unet"), **extra)
+
+
+def golden_classifier() -> EncoderUNetModel:
+    return EncoderUNetModel(**golden_kwargs("classifier"))
+
+
+def test_reference_data_is_in_the_repository():
+    assert (REFERENCE / "README.md").is_file()
+    assert all((REFERENCE / name).is_file() for case in GOLDEN.values() for name in case[:2])
 
 
 def test_small_state_dicts_match_reference_names_and_shapes():
-    unet = build_unet("golden_small")
-    classifier = build_classifier("golden_small", 11)
+    unet = golden_unet()
+    classifier = golden_classifier()
     for model, tsv in ((unet, "adm_small_state_dict.tsv"), (classifier, "adm_small_classifier_state_dict.tsv")):
         assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == read_tsv(tsv)
     assert count_parameters(unet) == 1_422_278 and count_parameters(classifier) == 579_915
@@ -145,7 +155,7 @@ def test_adm256_strict_load_of_reference_state_dict():
 
 def test_load_base_state_dict_names_bad_keys():
     with torch.device("meta"):
-        model = build_unet("golden_small", finetune_mode="attention_adapter")
+        model = golden_unet(time_adapter=True)
     good = {k: torch.empty(s, device="meta") for k, s in read_tsv("adm_small_state_dict.tsv")}
     broken = dict(good)
     broken.pop("out.2.bias")
@@ -209,7 +219,7 @@ def test_demo_presets_run(preset):
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
-    kwargs = dict(unet_kwargs("golden_small"))
+    kwargs = golden_kwargs("unet")
     grads = []
     for use_checkpoint in (False, True):
         model = UNetModel(**{**kwargs, "use_checkpoint": use_checkpoint})

@@ -11,7 +11,6 @@ import csv
 import json
 
 import pytest
-
 from smk_rules import REPO, read_rules
 from snakemake_run import copy_workflow, scheduled
 

@@ -63,7 +63,7 @@ def write_image(folder: Path, stem: str, image, lines) -> tuple[str, str]:
 
 
 def write_detect_tiles(root: Path, plan: dict[str, list[int]], size: int = 64, seed: int = 0) -> Path:
-    """Detection tiles as workflow.tiling writes them; `plan[split]` = planes per tile.
+    """Detection tiles as workflow.tiles.tiling writes them; `plan[split]` = planes per tile.
 
     Returns the manifest path (root/detect/manifest.csv); every tile also holds 0..2 cars.
     """

@@ -1,7 +1,7 @@
 """Checkpoints: training states (resume after a kill), model files (for consumers), and the
 strict, safe loading of a guided-diffusion checkpoint as the base model.
 
-Every file is written atomically (workflow.io) and read with `torch.load(weights_only=True)`, which
+Every file is written atomically (workflow.core.io) and read with `torch.load(weights_only=True)`, which
 unpickles tensors and plain containers only, never arbitrary code.
 
 A model file (`model.pt`, docs/dataflow.md) is a dict: `state_dict`, `arch` (what rebuilds the
@@ -18,7 +18,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from workflow.io import atomic_path
+from workflow.core.io import atomic_path
+from workflow.diffusion.cherry_picker import CherryPicker
+from workflow.diffusion.presets import build_classifier, build_unet
 
 MODEL_KINDS = ("unet", "classifier", "cherry_picker")
 
@@ -69,16 +71,12 @@ def save_model(
 
 def build_network(arch: Mapping[str, Any]) -> nn.Module:
     """A fresh network from a model file's `arch`."""
-    from workflow.diffusion.presets import build_classifier, build_unet
-
     kind = arch.get("kind")
     if kind == "unet":
         return build_unet(arch["preset"], condition=arch["condition"], finetune_mode=arch["finetune_mode"])
     if kind == "classifier":
         return build_classifier(arch["preset"], arch["n_classes"])
     if kind == "cherry_picker":
-        from workflow.diffusion.train_classifier import CherryPicker
-
         return CherryPicker(arch["num_classes"], arch["input_size"])
     raise ValueError(f"arch kind {kind!r} is not one of {MODEL_KINDS}")
 

@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workflow.edges import canny_random_thresholds
-from workflow.io import read_png
+from workflow.bank.edges import canny_random_thresholds
+from workflow.core.geometry import flip
+from workflow.core.io import read_png
+from workflow.core.tensors import to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +57,14 @@ def read_map(path: str) -> np.ndarray:
 
 def to_unit_range(array: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> (3, H, W) or (H, W) -> (1, H, W), float32 in [-1, 1]."""
-    array = np.asarray(array, dtype=np.float32)
-    array = array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
-    return torch.from_numpy(np.ascontiguousarray(array) / 127.5 - 1.0)
+    return to_tensor([np.asarray(array)])[0]
 
 
 def random_flip(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """The same random horizontal and vertical flips applied to every (H, W[, C]) array."""
     flip_h, flip_v = rng.random(2) < 0.5
-    out = []
-    for array in arrays:
-        if flip_h:
-            array = array[:, ::-1]
-        if flip_v:
-            array = array[::-1]
-        out.append(np.ascontiguousarray(array))
-    return out
+    how = ("h" if flip_h else "") + ("v" if flip_v else "") or "none"
+    return [flip(array, how) for array in arrays]
 
 
 def read_manifest(path: str | Path, columns: list[str]) -> pd.DataFrame:

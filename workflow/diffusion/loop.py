@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from workflow.core.io import atomic_path, write_csv
 from workflow.diffusion import checkpoint
-from workflow.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,11 @@ import math
 
 import torch
 
-from workflow.diffusion.gaussian import GaussianDiffusion, p_mean_variance, q_posterior_mean_variance
+from workflow.diffusion.gaussian import (
+    GaussianDiffusion,
+    p_mean_variance,
+    q_posterior_mean_variance,
+)
 
 # Pixel values in [-1, 1] quantised to 256 levels: bin half-width.
 BIN_HALF_WIDTH = 1.0 / 255.0

@@ -3,7 +3,6 @@
 - `adm256`: the exact constructor arguments of guided-diffusion's `256x256_diffusion_uncond.pt`
   (552,814,086 parameters) and of `256x256_classifier.pt` (54,096,360 parameters with 1000 classes).
 - `demo32`, `demo64`: small CPU models of the same family for the demo (32 and 64 px).
-- `golden_small`: the small models of the golden tests in shared/reference/adm/.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from workflow.core.checks import PRESET_IMAGE_SIZES
 from workflow.diffusion.classifier import EncoderUNetModel
 from workflow.diffusion.condition import CONDITIONS
 from workflow.diffusion.finetune import ADAPTER_MODES, FINETUNE_MODES
@@ -23,45 +23,37 @@ _FAMILY = dict(in_channels=3, dropout=0.0, conv_resample=True, dims=2, use_check
 _UNET = {
     # create_model(image_size=256, num_channels=256, num_res_blocks=2, learn_sigma=True,
     # attention_resolutions="32,16,8", num_head_channels=64, ...) as resolved by guided-diffusion.
-    "adm256": dict(image_size=256, model_channels=256, out_channels=6, num_res_blocks=2,
+    "adm256": dict(image_size=PRESET_IMAGE_SIZES["adm256"], model_channels=256, out_channels=6, num_res_blocks=2,
                    attention_resolutions=(8, 16, 32), channel_mult=(1, 1, 2, 2, 4, 4), num_classes=None,
                    num_heads=4, num_head_channels=64, **_FAMILY),
     # Attention at 16 px (32 ch, 2 heads), 8 px and the middle (64 ch, 4 heads). 32 channels (not 64)
     # at 16 px keeps the full-resolution up block cheap: 19 GFLOP per training step at batch 16
     # instead of 33 with channel_mult (1, 2, 2) (see bench/finetune.py and the module docstring).
-    "demo32": dict(image_size=32, model_channels=32, out_channels=6, num_res_blocks=1,
+    "demo32": dict(image_size=PRESET_IMAGE_SIZES["demo32"], model_channels=32, out_channels=6, num_res_blocks=1,
                    attention_resolutions=(2, 4), channel_mult=(1, 1, 2), num_classes=None,
                    num_heads=1, num_head_channels=16, **_FAMILY),
     # The same at 64 px: attention at 16 and 8 px; 73 GFLOP per step at batch 16.
-    "demo64": dict(image_size=64, model_channels=32, out_channels=6, num_res_blocks=1,
+    "demo64": dict(image_size=PRESET_IMAGE_SIZES["demo64"], model_channels=32, out_channels=6, num_res_blocks=1,
                    attention_resolutions=(4, 8), channel_mult=(1, 1, 2, 2), num_classes=None,
                    num_heads=1, num_head_channels=16, **_FAMILY),
-    "golden_small": dict(image_size=32, model_channels=32, out_channels=6, num_res_blocks=1,
-                         attention_resolutions=(2, 4), channel_mult=(1, 2, 2), num_classes=None,
-                         num_heads=1, num_head_channels=16, **_FAMILY),
 }
 
 _CLASSIFIER = {
     # create_classifier defaults: width 128, depth 2, attention "32,16,8", 64 head channels.
-    "adm256": dict(image_size=256, model_channels=128, out_channels=1000, num_res_blocks=2,
+    "adm256": dict(image_size=PRESET_IMAGE_SIZES["adm256"], model_channels=128, out_channels=1000, num_res_blocks=2,
                    attention_resolutions=(8, 16, 32), channel_mult=(1, 1, 2, 2, 4, 4), num_heads=1,
                    num_head_channels=64, pool="attention", **_FAMILY),
     # The encoder halves of the demo U-Nets.
-    "demo32": dict(image_size=32, model_channels=32, out_channels=11, num_res_blocks=1,
+    "demo32": dict(image_size=PRESET_IMAGE_SIZES["demo32"], model_channels=32, out_channels=11, num_res_blocks=1,
                    attention_resolutions=(2, 4), channel_mult=(1, 1, 2), num_heads=1,
                    num_head_channels=16, pool="attention", **_FAMILY),
-    "demo64": dict(image_size=64, model_channels=32, out_channels=11, num_res_blocks=1,
+    "demo64": dict(image_size=PRESET_IMAGE_SIZES["demo64"], model_channels=32, out_channels=11, num_res_blocks=1,
                    attention_resolutions=(4, 8), channel_mult=(1, 1, 2, 2), num_heads=1,
                    num_head_channels=16, pool="attention", **_FAMILY),
-    "golden_small": dict(image_size=32, model_channels=32, out_channels=11, num_res_blocks=1,
-                         attention_resolutions=(2, 4), channel_mult=(1, 2, 2), num_heads=1,
-                         num_head_channels=16, pool="attention", **_FAMILY),
 }
 
-UNET_PRESETS = tuple(_UNET)
-CLASSIFIER_PRESETS = tuple(_CLASSIFIER)
-# The presets `diffusion.preset` may name (golden_small is for tests).
-CONFIG_PRESETS = ("adm256", "demo32", "demo64")
+# The presets `diffusion.preset` may name.
+CONFIG_PRESETS = tuple(_UNET)
 
 
 def _lookup(table: dict[str, dict], preset: str, what: str) -> dict[str, Any]:

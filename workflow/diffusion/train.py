@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 
 import numpy as np
 import torch
 
-from workflow import runtime
+from workflow.core.device import pick_device, seed_everything
+from workflow.core.images import grid
+from workflow.core.io import write_png
+from workflow.core.logs import setup_logging
+from workflow.core.settings import parse_settings, read_settings
+from workflow.core.tensors import to_uint8
 from workflow.diffusion import checkpoint, gaussian, loop
 from workflow.diffusion.data import PlaneBank, TileWindows
 from workflow.diffusion.losses import hybrid_loss, sample_timesteps_uniform
-from workflow.io import write_png
 
-log = runtime.setup_logging("workflow.diffusion.train")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,34 +49,50 @@ class StageSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainSettings:
+class PretrainSettings:
+    """--settings of `pretrain`: the diffusion keys of every U-Net and the `pretrain` section."""
+
     preset: str
     schedule: str
     steps: int
     vlb_weight: float
     seed: int
-    stage: StageSettings
-    condition: str = "none"
+    pretrain: StageSettings
+    condition = "none"  # a base model is unconditional
+
+    @property
+    def stage(self) -> StageSettings:
+        return self.pretrain
 
 
-def parse_settings(text: str, stage: str) -> TrainSettings:
+@dataclasses.dataclass(frozen=True)
+class FinetuneSettings:
+    """--settings of `finetune`: the same keys, the `finetune` section and the model's condition."""
+
+    preset: str
+    schedule: str
+    steps: int
+    vlb_weight: float
+    seed: int
+    finetune: StageSettings
+    condition: str
+
+    def __post_init__(self):
+        if self.finetune.mode is None:
+            raise ValueError("config key 'diffusion.finetune.mode': missing")
+
+    @property
+    def stage(self) -> StageSettings:
+        return self.finetune
+
+
+TrainSettings = PretrainSettings | FinetuneSettings
+STAGES = {"pretrain": PretrainSettings, "finetune": FinetuneSettings}
+
+
+def parse_train_settings(text: str, stage: str) -> TrainSettings:
     """The --settings JSON of `stage` (pretrain | finetune) as a frozen dataclass."""
-    values = runtime.parse_settings(text)
-    known = {"preset", "schedule", "steps", "vlb_weight", "seed", stage}
-    if stage == "finetune":
-        known.add("condition")
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"config key 'diffusion.{unknown[0]}': unknown for {stage}; allowed: {sorted(known)}"
-        )
-    if stage not in values:
-        raise ValueError(f"config key 'diffusion.{stage}': missing")
-    section = runtime.from_dict(StageSettings, values[stage], f"diffusion.{stage}")
-    if stage == "finetune" and section.mode is None:
-        raise ValueError("config key 'diffusion.finetune.mode': missing")
-    common = {k: values[k] for k in known - {stage} if k in values}
-    return runtime.from_dict(TrainSettings, {**common, "stage": section}, "diffusion")
+    return read_settings(text, STAGES[stage])
 
 
 def make_loss_fn(d: gaussian.GaussianDiffusion, vlb_weight: float, device: torch.device) -> loop.LossFn:
@@ -90,26 +111,6 @@ def make_loss_fn(d: gaussian.GaussianDiffusion, vlb_weight: float, device: torch
     return loss_fn
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, C, H, W) in [-1, 1] -> (B, H, W, 3) uint8 (one channel repeated)."""
-    images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    if images.shape[1] == 1:
-        images = images.repeat(1, 3, 1, 1)
-    return images.permute(0, 2, 3, 1).numpy()
-
-
-def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> one (rows * (H + pad) + pad, ...) uint8 grid on a white ground."""
-    n, h, w, _ = images.shape
-    columns = min(columns, n)
-    rows = -(-n // columns)
-    grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    for i, image in enumerate(images):
-        y, x = pad + (i // columns) * (h + pad), pad + (i % columns) * (w + pad)
-        grid[y : y + h, x : x + w] = image
-    return grid
-
-
 def sample_grid(model, settings: TrainSettings, cond: torch.Tensor | None, device) -> np.ndarray:
     """DDPM samples over `sample_steps` respaced steps, seeded by the run's seed; a conditioned
     model's grid alternates rows of conditions and the samples drawn from them."""
@@ -126,7 +127,7 @@ def sample_grid(model, settings: TrainSettings, cond: torch.Tensor | None, devic
         rows = [x for start in range(0, n, columns)
                 for x in (to_uint8(cond[start : start + columns]), tiles[start : start + columns])]
         tiles = np.concatenate(rows)
-    return image_grid(tiles)
+    return grid(list(tiles), columns=8, gap=2)
 
 
 def build_model(settings: TrainSettings, stage: str, base: str | None):
@@ -158,10 +159,10 @@ def make_batches(settings: TrainSettings, args: argparse.Namespace, size: int):
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = parse_settings(args.settings, args.stage)
-    config = runtime.parse_settings(args.settings)
-    device = torch.device(runtime.pick_device("auto"))
-    runtime.seed_everything(settings.seed)
+    settings = parse_train_settings(args.settings, args.stage)
+    config = parse_settings(args.settings)
+    device = torch.device(pick_device("auto"))
+    seed_everything(settings.seed)
     model, parameters = build_model(settings, args.stage, args.base)
     model.to(device)
     size = model.image_size
@@ -189,6 +190,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv=None) -> None:
+    setup_logging()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

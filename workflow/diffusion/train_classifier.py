@@ -20,23 +20,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from workflow import runtime
+from workflow.core.device import pick_device, seed_everything
+from workflow.core.labels import N_SIZE_CLASSES
+from workflow.core.logs import setup_logging
+from workflow.core.settings import from_dict, parse_settings
 from workflow.diffusion import checkpoint, gaussian, loop
-from workflow.diffusion.data import PlaneBank, TileWindows, bank_crop_size, read_manifest
+from workflow.diffusion.cherry_picker import CherryPicker
+from workflow.diffusion.data import (
+    PlaneBank,
+    TileWindows,
+    bank_crop_size,
+    read_manifest,
+)
 from workflow.diffusion.losses import sample_timesteps_uniform
 
-log = runtime.setup_logging("workflow.diffusion.train_classifier")
+log = logging.getLogger(__name__)
 
-N_SIZE_CLASSES = 11  # floor(10 * (h + w) / (2 S)) in 0..10 (docs/dataflow.md)
-# torchvision's ImageNet normalisation, which pretrained ResNet-18 weights expect.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,35 +62,6 @@ class CherryPickerSettings:
     batch_size: int
     lr: float
     checkpoint_every: int
-
-
-class CherryPicker(nn.Module):
-    """ResNet-18 on images in [-1, 1] of any size: resized to `input_size` and normalised as
-    torchvision expects. forward(images (B, 3, H, W)) -> logits (B, num_classes)."""
-
-    def __init__(self, num_classes: int, input_size: int):
-        super().__init__()
-        from torchvision.models import resnet18
-
-        if num_classes not in (1, 2):
-            raise ValueError(f"cherry_picker.num_classes must be 1 or 2, got {num_classes}")
-        self.num_classes, self.input_size = num_classes, input_size
-        self.net = resnet18(weights=None, num_classes=num_classes)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images + 1) / 2
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                              align_corners=False, antialias=True)
-        return self.net((x - self.mean) / self.std)
-
-    @torch.no_grad()
-    def plane_probability(self, images: torch.Tensor) -> torch.Tensor:
-        """P(plane) of images (B, 3, H, W) in [-1, 1] -> (B,); the cherry-picker keeps the argmax."""
-        logits = self(images)
-        return torch.sigmoid(logits[:, 0]) if self.num_classes == 1 else logits.softmax(dim=1)[:, 1]
 
 
 def load_resnet_weights(model: CherryPicker, path: str) -> None:
@@ -142,7 +118,7 @@ def cherry_loss_fn(num_classes: int, device: torch.device) -> loop.LossFn:
 
 
 def _section(text: str, name: str, cls, common: tuple[str, ...]):
-    values = runtime.parse_settings(text)
+    values = parse_settings(text)
     allowed = set(common) | {name}
     unknown = sorted(set(values) - allowed)
     if unknown:
@@ -150,7 +126,7 @@ def _section(text: str, name: str, cls, common: tuple[str, ...]):
     missing = sorted(allowed - set(values))
     if missing:
         raise ValueError(f"config key 'diffusion.{missing[0]}': missing")
-    return values, runtime.from_dict(cls, values[name], f"diffusion.{name}")
+    return values, from_dict(cls, values[name], f"diffusion.{name}")
 
 
 def train_size(args, device) -> None:
@@ -158,7 +134,7 @@ def train_size(args, device) -> None:
 
     config, settings = _section(args.settings, "size_classifier", SizeClassifierSettings,
                                 ("preset", "schedule", "steps", "seed"))
-    runtime.seed_everything(config["seed"])
+    seed_everything(config["seed"])
     model = build_classifier(config["preset"], N_SIZE_CLASSES).to(device)
     size = image_size(config["preset"])
     bank = PlaneBank(args.bank, size, balance=settings.oversample_small)
@@ -171,7 +147,7 @@ def train_size(args, device) -> None:
 
 def train_cherry(args, device) -> None:
     config, settings = _section(args.settings, "cherry_picker", CherryPickerSettings, ("seed",))
-    runtime.seed_everything(config["seed"])
+    seed_everything(config["seed"])
     model = CherryPicker(settings.num_classes, settings.input_size)
     if settings.weights is not None:
         load_resnet_weights(model, settings.weights)
@@ -209,6 +185,7 @@ def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, devi
 
 
 def main(argv=None) -> None:
+    setup_logging()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -224,7 +201,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.kind == "cherry" and args.background is None:
         parser.error("cherry needs --background")
-    device = torch.device(runtime.pick_device("auto"))
+    device = torch.device(pick_device("auto"))
     try:
         (train_size if args.kind == "size" else train_cherry)(args, device)
     except loop.Stopped as stop:

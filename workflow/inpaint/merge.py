@@ -7,17 +7,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from workflow import contact_sheet
-from workflow.io import read_png, write_csv, write_png
-from workflow.runtime import setup_logging
+from workflow.core.images import grid
+from workflow.core.io import read_png, write_csv, write_png
+from workflow.core.logs import setup_logging
 
-log = setup_logging("inpaint.merge")
+log = logging.getLogger(__name__)
 BOX_COLOR = (255, 0, 0)
 
 
@@ -52,10 +53,11 @@ def sheet(table: pd.DataFrame, max_images: int) -> np.ndarray:
         cells += [read_png(row.background), after, draw_box(after, row)]
         captions += [f"{row.tile_id}", f"s{row.size_class} {row.score:.2f}", f"{row.crop_id}"]
     scale = max(1, 256 // cells[0].shape[0])
-    return contact_sheet.grid(cells, captions, columns=12, scale=scale)
+    return grid(cells, captions, columns=12, scale=scale)
 
 
 def main(argv=None) -> None:
+    setup_logging()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

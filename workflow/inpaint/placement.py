@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from workflow.io import read_png
-from workflow.tiling import size_class
+from workflow.core.geometry import FLIPS, dilate, flip, overlapping, tight_box
+from workflow.core.io import read_png
+from workflow.core.labels import read_yolo, size_class
 
 CONTEXTS = ("tarmac", "random")  # config inpaint.sets.*.context
-FLIPS = ("none", "h", "v", "hv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,49 +59,6 @@ def bank_pool(bank: pd.DataFrame) -> pd.DataFrame:
     return pool.sort_values("crop_id").reset_index(drop=True)
 
 
-def flip(array: np.ndarray, how: str) -> np.ndarray:
-    """(H, W[, C]) array flipped horizontally (h), vertically (v), both (hv) or not (none)."""
-    if how not in FLIPS:
-        raise ValueError(f"flip {how!r} is not one of {FLIPS}")
-    if "h" in how:
-        array = array[:, ::-1]
-    if "v" in how:
-        array = array[::-1]
-    return np.ascontiguousarray(array)
-
-
-def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """The smallest box around the nonzero pixels of an (H, W) mask, max exclusive."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        raise ValueError("empty mask: no box")
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """(H, W) bool mask grown by `pixels` (elliptic structuring element)."""
-    if pixels == 0:
-        return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
-
-
-def read_label_boxes(path: str, tile_size: int) -> np.ndarray:
-    """YOLO labels -> (N, 4) float pixel boxes xmin, ymin, xmax, ymax."""
-    rows = [line.split() for line in open(path).read().splitlines() if line.strip()]
-    if not rows:
-        return np.zeros((0, 4))
-    cx, cy, w, h = (np.array([[float(v) for v in row[1:5]] for row in rows]) * tile_size).T
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-
-
-def overlaps_any(box, boxes: np.ndarray) -> bool:
-    if len(boxes) == 0:
-        return False
-    return bool(np.any((boxes[:, 0] < box[2]) & (boxes[:, 2] > box[0])
-                       & (boxes[:, 1] < box[3]) & (boxes[:, 3] > box[1])))  # fmt: skip
-
-
 def choose_window(rng, tile_size: int, window: int, region_box, existing: np.ndarray, tries: int):
     """Window origin (x, y) inside the tile whose unknown region misses every existing box.
 
@@ -114,7 +70,7 @@ def choose_window(rng, tile_size: int, window: int, region_box, existing: np.nda
     for _ in range(tries):
         x, y = (int(v) for v in rng.integers(0, tile_size - window + 1, size=2))
         shifted = (region_box[0] + x, region_box[1] + y, region_box[2] + x, region_box[3] + y)
-        if not overlaps_any(shifted, existing):
+        if not overlapping(shifted, existing).any():
             return x, y, False
     return x, y, True
 
@@ -128,8 +84,11 @@ def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: in
     if mask.shape != (window, window):
         raise ValueError(f"bank mask {entry['mask']} is {mask.shape}, the model works at {window} px")
     size = int(tile["size"])
+    if not mask.any():
+        raise ValueError(f"bank mask {entry['mask']} is empty")
     region = tight_box(dilate(mask, dilation))
-    x, y, overlaps = choose_window(rng, size, window, region, read_label_boxes(tile["labels"], size), tries)
+    _, existing = read_yolo(tile["labels"], size)
+    x, y, overlaps = choose_window(rng, size, window, region, existing, tries)
     xmin, ymin, xmax, ymax = tight_box(mask)
     box = (xmin + x, ymin + y, xmax + x, ymax + y)
     return Placement(
@@ -167,9 +126,3 @@ def paste(tile: np.ndarray, window: np.ndarray, unknown: np.ndarray, x: int, y: 
     return out
 
 
-def yolo_line(class_id: int, box, tile_size: int) -> str:
-    """`class cx cy w h` normalised to the tile (docs/dataflow.md)."""
-    xmin, ymin, xmax, ymax = box
-    cx, cy = (xmin + xmax) / 2 / tile_size, (ymin + ymax) / 2 / tile_size
-    w, h = (xmax - xmin) / tile_size, (ymax - ymin) / tile_size
-    return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"

@@ -7,13 +7,14 @@ keep the cherry-picker's best, paste into the tiles, write images, labels and me
 
 Deterministic from inpaint.seed, the set name and the chunk index: placement i draws from a
 numpy Generator seeded by (seed, set, i); batch b of the chunk from a torch.Generator seeded by
-(seed, set, chunk, b). The chunk folder appears whole (workflow.io.atomic_dir).
+(seed, set, chunk, b). The chunk folder appears whole (workflow.core.io.atomic_dir).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import time
 import zlib
 from pathlib import Path
@@ -22,15 +23,19 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workflow.core.device import pick_device
+from workflow.core.io import atomic_dir, read_png, write_png
+from workflow.core.labels import yolo_lines
+from workflow.core.logs import setup_logging
+from workflow.core.settings import read_settings
+from workflow.core.tensors import to_tensor, to_uint8
 from workflow.diffusion.checkpoint import load_model
 from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
 from workflow.inpaint.repaint import Guidance, inpaint
-from workflow.inpaint.settings import InpaintSettings, chunk_indices, inpaint_settings
-from workflow.io import atomic_dir, read_png, write_png
-from workflow.runtime import parse_settings, pick_device, setup_logging
+from workflow.inpaint.settings import ChunkSettings, InpaintSettings, chunk_indices
 
-log = setup_logging("inpaint.run")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,17 +50,6 @@ class Networks:
 
 def set_key(name: str) -> int:
     return zlib.crc32(name.encode())
-
-
-def to_tensor(images: list[np.ndarray], device) -> torch.Tensor:
-    """(S, S, C) or (S, S) uint8 arrays -> (B, C, S, S) float32 in [-1, 1]."""
-    array = np.stack([im if im.ndim == 3 else im[..., None] for im in images])
-    return torch.from_numpy(array).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1.0
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, S, S) in [-1, 1] -> (B, S, S, 3) uint8."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def load_networks(args, s: InpaintSettings, spec_set, device) -> Networks:
@@ -151,7 +145,7 @@ def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, wind
     tile = read_png(p.background)
     write_png(out / "images" / f"{name}.png", pl.paste(tile, window, unknown, p.x, p.y))
     labels = [line for line in Path(p.labels).read_text().splitlines() if line.strip()]
-    labels.append(pl.yolo_line(class_id, p.box, p.tile_size))
+    labels.append(yolo_lines([class_id], [p.box], p.tile_size).rstrip("\n"))
     (out / "labels" / f"{name}.txt").write_text("\n".join(labels) + "\n")
     return dict(image=f"images/{name}.png", labels=f"labels/{name}.txt", index=i, tile_id=p.tile_id,
                 background=p.background, crop_id=p.crop_id, flip=p.flip, x=p.box[0], y=p.box[1],
@@ -160,6 +154,7 @@ def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, wind
 
 
 def main(argv=None) -> None:
+    setup_logging()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -172,11 +167,11 @@ def main(argv=None) -> None:
     parser.add_argument("--cherry-picker")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    values = parse_settings(args.settings)
-    s = inpaint_settings(values["inpaint"])
+    settings = read_settings(args.settings, ChunkSettings)
+    s = settings.inpaint
     if args.set not in s.sets:
         raise ValueError(f"--set {args.set!r} is not a key of inpaint.sets {sorted(s.sets)}")
-    class_id = values["classes"]["names"].index(values["classes"]["target"])
+    class_id = settings.classes.target_id
     device = pick_device(args.device)
     started = time.perf_counter()
     with atomic_dir(args.out) as tmp:

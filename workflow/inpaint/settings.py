@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from workflow.core.checks import check_chunks_filled
+from workflow.core.labels import ClassSettings
+from workflow.core.settings import from_dict
 from workflow.inpaint.placement import CONTEXTS
 from workflow.inpaint.repaint import SAMPLERS, Sampler
-from workflow.runtime import from_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +52,7 @@ class InpaintSettings:
                 raise ValueError(
                     f"config key 'inpaint.sets.{name}.context': {spec.context!r} is not one of {CONTEXTS}"
                 )
-            if spec.images < self.chunks:
-                raise ValueError(
-                    f"config key 'inpaint.sets.{name}.images': {spec.images} images cannot fill "
-                    f"{self.chunks} chunks (inpaint.chunks)"
-                )
+            check_chunks_filled(name, spec.images, self.chunks)
 
     def make_sampler(self) -> Sampler:
         """repaint: the paper's ancestral step and jump schedule; fast: a deterministic DDIM step
@@ -66,14 +64,16 @@ class InpaintSettings:
 
 
 def inpaint_settings(values: Mapping[str, Any]) -> InpaintSettings:
-    """The validated `inpaint` section -> InpaintSettings; errors name the key."""
-    values = dict(values)
-    values["fast"] = from_dict(FastSettings, values.get("fast", {}), "inpaint.fast")
-    values["sets"] = {
-        name: from_dict(SetSpec, spec, f"inpaint.sets.{name}")
-        for name, spec in values.get("sets", {}).items()
-    }
+    """The `inpaint` section (as a dict) -> InpaintSettings; errors name the key."""
     return from_dict(InpaintSettings, values, "inpaint")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkSettings:
+    """--settings of a chunk: the inpaint section (with its own set only) and the classes."""
+
+    inpaint: InpaintSettings
+    classes: ClassSettings
 
 
 def chunk_indices(images: int, chunks: int, chunk: int) -> range:

@@ -1,0 +1,67 @@
+# Crops -> plane bank: a mask (SAM, GrabCut or the box), Canny edges and a size class per plane
+# crop. masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, summary)
+# and the contact sheet, a rule of its own so that changing it does not rebuild the bank. The
+# chunk jobs ask for a GPU only when SAM runs (get_masks_gpu in common.smk).
+
+
+rule mask_chunk:
+    input:
+        crops="results/tiles/crops/manifest.csv",
+        checkpoint=get_sam_checkpoint(),
+        code=get_code("workflow.bank.masks"),
+    output:
+        chunk=directory("results/bank/chunk{chunk}"),
+    log:
+        "results/logs/bank/chunk{chunk}.log",
+    benchmark:
+        "results/logs/bank/chunk{chunk}.benchmark.tsv"
+    wildcard_constraints:
+        chunk=r"\d+",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=get_masks_gpu(),
+    params:
+        settings=get_masks_settings(),
+    shell:
+        "python -m workflow.bank.masks chunk --settings {params.settings:q} --crops {input.crops}"
+        " --chunk {wildcards.chunk} --out {output.chunk} > {log} 2>&1"
+
+
+rule mask_merge:
+    input:
+        crops="results/tiles/crops/manifest.csv",
+        chunks=expand(
+            "results/bank/chunk{chunk}", chunk=range(config["masks"]["chunks"])
+        ),
+        code=get_code("workflow.bank.masks"),
+    output:
+        manifest="results/bank/manifest.csv",
+        summary="results/bank/summary.json",
+    log:
+        "results/logs/bank/merge.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=get_masks_settings(),
+    shell:
+        "python -m workflow.bank.masks merge --settings {params.settings:q} --crops {input.crops}"
+        " --chunks {input.chunks} --manifest {output.manifest} --summary {output.summary}"
+        " > {log} 2>&1"
+
+
+rule mask_contact_sheet:
+    input:
+        manifest="results/bank/manifest.csv",
+        code=get_code("workflow.bank.masks"),
+    output:
+        sheet=report("results/bank/contact_sheet.png", category="Plane bank"),
+    log:
+        "results/logs/bank/contact_sheet.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        settings=get_masks_sheet_settings(),
+    shell:
+        "python -m workflow.bank.masks sheet --settings {params.settings:q}"
+        " --manifest {input.manifest} --out {output.sheet} > {log} 2>&1"

@@ -1,0 +1,154 @@
+"""Checks of one config key against another: the one place for each, shared by the load-time
+validation (rules/validate.smk, after the JSON schema) and by the jobs' settings dataclasses.
+
+Every failure is a ValueError naming the key, its value and what is allowed. This module
+imports nothing from the package (validate.smk loads it by path, before any job runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+SPLITS = ("train", "val", "test")  # also workflow.core.labels.SPLITS
+# Image side of each `diffusion.preset` (workflow.diffusion.presets builds the networks).
+PRESET_IMAGE_SIZES = {"adm256": 256, "demo32": 32, "demo64": 64}
+
+
+def check_target(names: Iterable[str], target: str) -> None:
+    names = list(names)
+    if target not in names:
+        raise ValueError(f"config key 'classes.target': {target!r} is not in classes.names {names}")
+
+
+def check_class_map(source: str, mapping: Mapping[Any, str], names: Iterable[str]) -> None:
+    names = list(names)
+    for label, name in mapping.items():
+        if name not in names:
+            raise ValueError(f"config key 'classes.{source}.{label}': {name!r} is not in "
+                             f"classes.names {names}")
+
+
+def check_fractions(fractions: Mapping[str, float], key: str = "split.fractions") -> None:
+    if sorted(fractions) != sorted(SPLITS):
+        raise ValueError(f"config key '{key}': keys {sorted(fractions)}, expected {list(SPLITS)}")
+    if any(not 0 < value <= 1 for value in fractions.values()):
+        raise ValueError(f"config key '{key}': {dict(fractions)}: each must be in (0, 1]")
+    total = sum(fractions.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"config key '{key}': the fractions {dict(fractions)} sum to {total}, not 1")
+
+
+def check_overlap(overlap: int, size: int) -> None:
+    if not 0 <= overlap < size:
+        raise ValueError(f"config key 'tiling.detect_overlap': {overlap}; need 0 <= overlap < "
+                         f"tiling.detect_size ({size})")
+
+
+def check_value_range(value_range) -> None:
+    low, high = tuple(value_range) if len(value_range) == 2 else (1, 0)
+    if not 0 <= low <= high <= 255:
+        raise ValueError(f"config key 'tiling.tarmac.value_range': {list(value_range)}; need "
+                         "[low, high] with 0 <= low <= high <= 255")
+
+
+def check_steps(key: str, value: int, steps: int) -> None:
+    """A respaced step count cannot exceed the training steps."""
+    if value > steps:
+        raise ValueError(f"config key '{key}': {value} respaced steps exceed diffusion.steps ({steps})")
+
+
+def check_member(key: str, value: str, allowed: Iterable[str], allowed_key: str) -> None:
+    """`value` (at config key `key`) must be one of the keys of `allowed_key`."""
+    allowed = sorted(allowed)
+    if value not in allowed:
+        raise ValueError(f"config key '{key}': {value!r} is not a key of {allowed_key} {allowed}")
+
+
+def check_chunks_filled(name: str, images: int, chunks: int) -> None:
+    if images < chunks:
+        raise ValueError(f"config key 'inpaint.sets.{name}.images': {images} images cannot fill "
+                         f"{chunks} chunks (inpaint.chunks)")
+
+
+def check_add(run: str, add: int, set_name: str | None, images: int) -> None:
+    if add > images:
+        raise ValueError(f"config key 'experiments.runs.{run}.add': {add} synthetic images, but "
+                         f"inpaint.sets.{set_name}.images is {images}")
+
+
+def check_pretrain_seed(pretrain_seed: int, demo_seed: int | None) -> None:
+    if demo_seed is not None and pretrain_seed == demo_seed:
+        raise ValueError(f"config key 'detect.pretrain.scenes.seed': {pretrain_seed} equals "
+                         "data.demo.seed; the pre-training scenes must differ from the demo scenes "
+                         "(their test split would leak)")
+
+
+def check_model_size(preset: str, crop_size: int, detect_size: int) -> None:
+    """The diffusion model's side is the crop side, and fits in a detection tile."""
+    if PRESET_IMAGE_SIZES[preset] != crop_size:
+        raise ValueError(f"config key 'diffusion.preset': {preset!r} works on "
+                         f"{PRESET_IMAGE_SIZES[preset]} px images, but tiling.crop_size is "
+                         f"{crop_size}; make them equal")
+    if detect_size < crop_size:
+        raise ValueError(f"config key 'tiling.detect_size': {detect_size} is smaller than "
+                         f"tiling.crop_size ({crop_size}); inpainting and base training cut "
+                         "crop-size windows out of the detection tiles")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Every cross-key check on a whole (schema-valid) config."""
+    classes = config["classes"]
+    check_target(classes["names"], classes["target"])
+    for source in ("xview", "dota"):
+        check_class_map(source, classes[source], classes["names"])
+    check_fractions(config["split"]["fractions"])
+    tiling = config["tiling"]
+    check_overlap(tiling["detect_overlap"], tiling["detect_size"])
+    check_value_range(tiling["tarmac"]["value_range"])
+    _check_data(config["data"])
+    diffusion, inpaint = config["diffusion"], config["inpaint"]
+    check_model_size(diffusion["preset"], tiling["crop_size"], tiling["detect_size"])
+    for stage in ("pretrain", "finetune"):
+        check_steps(f"diffusion.{stage}.sample_steps", diffusion[stage]["sample_steps"],
+                    diffusion["steps"])
+    check_steps("inpaint.respacing", inpaint["respacing"], diffusion["steps"])
+    check_steps("inpaint.fast.respacing", inpaint["fast"]["respacing"], diffusion["steps"])
+    masks = config["masks"]
+    if masks["method"] == "sam" and not masks["sam"]["checkpoint"]:
+        raise ValueError("config key 'masks.sam.checkpoint': masks.method is sam, so give the path "
+                         "of a SAM checkpoint (or set masks.method to grabcut or box)")
+    for name, spec in inpaint["sets"].items():
+        check_member(f"inpaint.sets.{name}.model", spec["model"], diffusion["models"],
+                     "diffusion.models")
+        check_chunks_filled(name, spec["images"], inpaint["chunks"])
+    _check_experiments(config)
+
+
+def _check_data(data: Mapping[str, Any]) -> None:
+    if not (data["xview"] or data["dota"]):
+        raise ValueError("config key 'data': give at least one of data.xview and data.dota")
+    for source in ("xview", "dota"):
+        if data["demo"] and not data[source]:
+            raise ValueError(f"config key 'data.{source}': data.demo writes scenes in both formats, "
+                             "so give the folders it writes them to (images, labels)")
+
+
+def _check_experiments(config: Mapping[str, Any]) -> None:
+    sets = config["inpaint"]["sets"]
+    for name, run in config["experiments"]["runs"].items():
+        if run.get("set") is not None:
+            check_member(f"experiments.runs.{name}.set", run["set"], sets, "inpaint.sets")
+        images = sets[run["set"]]["images"] if run.get("set") else 0
+        check_add(name, run.get("add", 0), run.get("set"), images)
+    detect = config["detect"]
+    if detect["start"] == "weights":
+        missing = [a for a in detect["archs"] if a not in (detect["weights"] or {})]
+        if missing:
+            raise ValueError(f"config key 'detect.weights': no weights for {missing} "
+                             "(detect.start is weights)")
+    elif detect["weights"] is not None:
+        raise ValueError(f"config key 'detect.weights': given, but detect.start is "
+                         f"{detect['start']!r}; set detect.start to weights to use them")
+    demo = config["data"]["demo"]
+    if detect["start"] == "pretrain" and demo:
+        check_pretrain_seed(detect["pretrain"]["scenes"]["seed"], demo["seed"])

@@ -1,0 +1,105 @@
+"""The import graph of the `workflow` package, read from the source without importing it.
+
+Two uses: each rule lists the source files it runs as inputs (`get_code` in rules/common.smk),
+so that editing a module reruns exactly the rules whose code closure holds it; and a test that
+the package has no import cycle. This module imports nothing from the package: the Snakefile
+loads it by path.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = "workflow"
+
+
+def module_file(root: Path, name: str) -> Path | None:
+    """The .py file of the dotted module `name` under `root` (the folder holding the package)."""
+    base = Path(root).joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def imported_names(path: Path, name: str) -> list[str]:
+    """Dotted names of the package's modules, and candidate submodules, that a file imports
+    (absolute and relative imports, at any depth of the file)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                anchor = parts[: len(parts) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    return [n for n in names if n == PACKAGE or n.startswith(PACKAGE + ".")]
+
+
+def imports_of(root: Path, name: str) -> list[str]:
+    """The package modules that module `name` imports directly (candidates that are attributes,
+    as in `from workflow.x import function`, are dropped)."""
+    path = module_file(root, name)
+    if path is None:
+        raise ValueError(f"no module {name!r} under {root}")
+    return sorted({n for n in imported_names(path, name) if n != name and module_file(root, n)})
+
+
+def module_closure(root: Path, modules) -> dict[str, Path]:
+    """Every module that `modules` run: themselves, what they import (transitively) and their
+    parent packages' __init__.py files -> {dotted name: file}."""
+    root = Path(root)
+    found: dict[str, Path] = {}
+    todo = list(modules)
+    for name in modules:
+        if module_file(root, name) is None:
+            raise ValueError(f"no module {name!r} under {root / PACKAGE}")
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found[name] = module_file(root, name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += imports_of(root, name)
+    return found
+
+
+def all_modules(root: Path) -> list[str]:
+    """Dotted names of every module of the package under `root`."""
+    root = Path(root)
+    names = []
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """Import cycles between the package's modules (imports inside functions count too); each
+    cycle as the list of its modules, first repeated at the end. Package __init__ edges from a
+    submodule to its parents are not imports and are not followed."""
+    graph = {name: imports_of(root, name) for name in all_modules(root)}
+    cycles, state = [], {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        state[name] = "open"
+        stack.append(name)
+        for other in graph.get(name, []):
+            if state.get(other) == "open":
+                cycles.append(stack[stack.index(other):] + [other])
+            elif other not in state:
+                visit(other, stack)
+        stack.pop()
+        state[name] = "done"
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
+    return cycles

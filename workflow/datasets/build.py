@@ -1,0 +1,238 @@
+"""One ultralytics dataset per experiment: image lists over the real tiles and synthetic images.
+
+Experiments of the method report (section D.4), all evaluated on the real val and test splits:
+- `baseline`: every real training tile;
+- `ablation`: `keep` % of the real training images that hold a target kept (a seeded draw,
+  nested over `keep`: a smaller `keep` keeps a subset of a larger one), images without a
+  target all kept (D.4.1, the "pure ablation" curve of figure 21);
+- `replacement`: the same draw, and the removed images replaced by synthetic images holding as
+  many synthetic targets as the removed real ones (D.4.1: "we discard a given image containing N
+  real planes and we inpaint N images of relevant backgrounds");
+- `augmentation`: every real tile plus the first `add` images of a synthetic set (D.4.2).
+
+Nothing is copied: `train.txt`, `val.txt` and `test.txt` list absolute image paths, and
+ultralytics finds each label by replacing `/images/` with `/labels/` in the image path, which is
+checked here for every image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workflow.core import io
+from workflow.core.labels import SPLITS, ClassSettings, read_yolo
+from workflow.core.logs import setup_logging
+from workflow.core.settings import read_settings
+from workflow.datasets.experiments import Experiment
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """--settings: the class names and target, the seed of the draws, one experiment."""
+
+    classes: ClassSettings
+    seed: int  # draws the kept real target images
+    experiment: Experiment
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.classes.names
+
+    @property
+    def target(self) -> str:
+        return self.classes.target
+
+    def as_dict(self) -> dict:
+        """As recorded in manifest.json."""
+        return {"names": list(self.names), "target": self.target, "seed": self.seed,
+                "experiment": dataclasses.asdict(self.experiment)}
+
+
+def label_path_of(image: str) -> str:
+    """The label file ultralytics reads for an image: last `/images/` -> `/labels/`, `.txt`."""
+    marker, replacement = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if marker not in image:
+        raise ValueError(f"image {image}: ultralytics needs an '/images/' folder in the path")
+    return replacement.join(image.rsplit(marker, 1)).rsplit(".", 1)[0] + ".txt"
+
+
+def count_labels(path: str | Path, n_classes: int) -> np.ndarray:
+    """Instances per class in one YOLO label file -> (n_classes,) int64; a missing file is empty."""
+    class_ids, _ = read_yolo(path, 1)
+    if len(class_ids) and class_ids.max() >= n_classes:
+        raise ValueError(f"{path}: class id {class_ids.max()}; expected class_id < {n_classes}")
+    return np.bincount(class_ids, minlength=n_classes).astype(np.int64)
+
+
+def load_images(manifest: str | Path, n_classes: int) -> pd.DataFrame:
+    """A manifest's `image`/`labels` rows -> absolute `image` plus one `c<k>` count per class.
+
+    Checks that each `labels` column names the file ultralytics will read for the image.
+    """
+    frame = pd.read_csv(manifest)
+    for column in ("image", "labels"):
+        if column not in frame.columns:
+            raise ValueError(f"{manifest}: missing column {column!r}")
+    images = [str(Path(p).resolve()) for p in frame["image"]]
+    for image, labels in zip(images, frame["labels"]):
+        if label_path_of(image) != str(Path(labels).resolve()):
+            raise ValueError(
+                f"{manifest}: labels {labels} is not where ultralytics looks for {image} "
+                f"({label_path_of(image)})"
+            )
+    counts = np.zeros((len(images), n_classes), dtype=np.int64)
+    for row, image in enumerate(images):
+        counts[row] = count_labels(label_path_of(image), n_classes)
+    out = frame.drop(columns=["image", "labels"]).assign(image=images)
+    for k in range(n_classes):
+        out[f"c{k}"] = counts[:, k]
+    return out
+
+
+def check_declared_counts(tiles: pd.DataFrame, names: tuple[str, ...], manifest) -> None:
+    """The detect manifest's `n_<class>` columns must agree with its label files."""
+    for k, name in enumerate(names):
+        column = f"n_{name}"
+        if column in tiles.columns:
+            bad = tiles.index[tiles[column].to_numpy() != tiles[f"c{k}"].to_numpy()]
+            if len(bad):
+                row = tiles.loc[bad[0]]
+                raise ValueError(
+                    f"{manifest}: {column}={row[column]} but its label file holds {row[f'c{k}']} "
+                    f"instances ({row['image']}); {len(bad)} rows disagree"
+                )
+
+
+def kept_target_images(train: pd.DataFrame, target_id: int, keep: float, seed: int) -> pd.Series:
+    """Boolean mask over `train`: which target-holding images an ablation keeps.
+
+    One seeded permutation of the target images (sorted by path, so the draw does not depend on
+    the manifest's row order); the first round(keep% * n) of it are kept, which nests the sweep.
+    """
+    holds = train[f"c{target_id}"].to_numpy() > 0
+    candidates = np.sort(train["image"].to_numpy()[holds])
+    order = np.random.default_rng(seed).permutation(len(candidates))
+    n_keep = int(np.floor(keep / 100 * len(candidates) + 0.5))  # half up, not to even
+    kept = set(candidates[order[:n_keep]])
+    return pd.Series([not h or p in kept for h, p in zip(holds, train["image"])], index=train.index)
+
+
+def first_images_with_targets(synthetic: pd.DataFrame, target_id: int, n_targets: int, name: str):
+    """The shortest prefix of a synthetic set holding at least `n_targets` targets."""
+    cumulative = np.cumsum(synthetic[f"c{target_id}"].to_numpy())
+    if n_targets == 0:
+        return synthetic.iloc[:0]
+    if not len(cumulative) or cumulative[-1] < n_targets:
+        total = int(cumulative[-1]) if len(cumulative) else 0
+        raise ValueError(
+            f"synthetic set {name!r} holds {total} targets in {len(synthetic)} images; "
+            f"the replacement needs {n_targets}: raise inpaint.sets.{name}.images"
+        )
+    return synthetic.iloc[: int(np.searchsorted(cumulative, n_targets)) + 1]
+
+
+def assemble(settings: Settings, tiles: pd.DataFrame, synthetic: dict[str, pd.DataFrame]):
+    """Real tiles (+ synthetic sets) -> ({split: image frame}, notes for the manifest)."""
+    exp, target_id = settings.experiment, settings.names.index(settings.target)
+    unknown = sorted(set(tiles["split"]) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"detect manifest: unknown split {unknown[0]!r}; allowed {list(SPLITS)}")
+    splits = {s: tiles[tiles["split"] == s].assign(source="real") for s in SPLITS}
+    train, notes = splits["train"], {}
+    if exp.kind in ("ablation", "replacement"):
+        keep = kept_target_images(train, target_id, exp.keep, settings.seed)
+        removed = train[~keep]
+        train = train[keep]
+        notes["removed"] = {"images": len(removed), "targets": int(removed[f"c{target_id}"].sum())}
+    if exp.kind in ("replacement", "augmentation"):
+        if exp.set not in synthetic:
+            raise ValueError(f"experiment needs synthetic set {exp.set!r}; given {sorted(synthetic)}")
+        pool = synthetic[exp.set]
+        if exp.kind == "replacement":
+            added = first_images_with_targets(pool, target_id, notes["removed"]["targets"], exp.set)
+        else:
+            if exp.add > len(pool):
+                raise ValueError(
+                    f"experiment adds {exp.add} images of synthetic set {exp.set!r}, which holds "
+                    f"{len(pool)}: raise inpaint.sets.{exp.set}.images"
+                )
+            added = pool.iloc[: exp.add]
+        notes["synthetic"] = {"set": exp.set, "images": len(added),
+                              "targets": int(added[f"c{target_id}"].sum())}
+        train = pd.concat([train, added.assign(source="synthetic")], ignore_index=True)
+    splits["train"] = train
+    return splits, notes
+
+
+def split_counts(frame: pd.DataFrame, names: tuple[str, ...], target_id: int) -> dict:
+    """Images and instances per class (and real/synthetic images) of one split."""
+    return {
+        "images": len(frame),
+        "instances": {name: int(frame[f"c{k}"].sum()) for k, name in enumerate(names)},
+        "images_by_source": {s: int((frame["source"] == s).sum()) for s in ("real", "synthetic")},
+        "images_with_target": int((frame[f"c{target_id}"] > 0).sum()),
+    }
+
+
+def write_dataset(out: Path, settings: Settings, splits: dict, notes: dict, name: str) -> None:
+    """Image lists, data.yaml (absolute paths) and manifest.json under `out`."""
+    import yaml
+
+    out = out.resolve()
+    target_id = settings.names.index(settings.target)
+    counts = {}
+    for split, frame in splits.items():
+        io.write_text(out / f"{split}.txt", "".join(f"{p}\n" for p in frame["image"]))
+        counts[split] = split_counts(frame, settings.names, target_id)
+    manifest = {"experiment": name, "settings": settings.as_dict(), "splits": counts, **notes}
+    io.write_json(out / "manifest.json", manifest)
+    data = {
+        "path": str(out),
+        **{split: str(out / f"{split}.txt") for split in SPLITS},
+        "names": dict(enumerate(settings.names)),
+    }
+    io.write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+
+
+def synthetic_sets(paths: list[str], n_classes: int) -> dict[str, pd.DataFrame]:
+    """results/inpaint/{set}/manifest.csv -> {set: images}; the set is the parent folder's name."""
+    sets = {}
+    for path in paths:
+        name = Path(path).parent.name
+        if name in sets:
+            raise ValueError(f"--synthetic: set {name!r} given twice")
+        sets[name] = load_images(path, n_classes)
+    return sets
+
+
+def main(argv=None):
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", required=True, help="JSON: classes, seed, experiment")
+    parser.add_argument("--experiment", required=True, help="experiment name (for the manifest)")
+    parser.add_argument("--detect-tiles", required=True, help="results/tiles/detect/manifest.csv")
+    parser.add_argument("--synthetic", nargs="*", default=[], help="results/inpaint/{set}/manifest.csv")
+    parser.add_argument("--out", required=True, help="results/datasets/{experiment}")
+    args = parser.parse_args(argv)
+    settings = read_settings(args.settings, Settings)
+    n_classes = len(settings.names)
+    tiles = load_images(args.detect_tiles, n_classes)
+    check_declared_counts(tiles, settings.names, args.detect_tiles)
+    splits, notes = assemble(settings, tiles, synthetic_sets(args.synthetic, n_classes))
+    write_dataset(Path(args.out), settings, splits, notes, args.experiment)
+    for split, frame in splits.items():
+        log.info("%s %s: %d images (%d synthetic)", args.experiment, split, len(frame),
+                 int((frame["source"] == "synthetic").sum()))
+
+
+if __name__ == "__main__":
+    main()

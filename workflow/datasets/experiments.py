@@ -1,0 +1,42 @@
+"""An entry of `experiments.runs`: what one experiment's training set is (method report D.4)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+KINDS = ("baseline", "ablation", "replacement", "augmentation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One entry of `experiments.runs` (see config/schema.yaml)."""
+
+    kind: str
+    keep: float | None = None  # % of real target images kept (ablation, replacement)
+    add: int | None = None  # synthetic images added (augmentation)
+    set: str | None = None  # key of inpaint.sets (replacement, augmentation)
+    focal_gamma: float | None = None  # overrides detect.train.focal_gamma (get_train_settings)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"experiment kind {self.kind!r}: allowed {list(KINDS)}")
+        needs = {
+            "baseline": (),
+            "ablation": ("keep",),
+            "replacement": ("keep", "set"),
+            "augmentation": ("add", "set"),
+        }[self.kind]
+        for key in ("keep", "add", "set"):
+            given = getattr(self, key) is not None
+            if given != (key in needs):
+                state = "requires" if key in needs else "does not take"
+                raise ValueError(f"experiment kind {self.kind!r} {state} the key {key!r}")
+        if self.keep is not None and not 0 <= self.keep <= 100:
+            raise ValueError(f"experiment key 'keep': {self.keep} is not a percentage in 0..100")
+        if self.add is not None and self.add < 0:
+            raise ValueError(f"experiment key 'add': {self.add} must be >= 0")
+
+    @property
+    def sweep_value(self) -> float | None:
+        """The x of the report's sweep curves: % real kept, or synthetic images added."""
+        return {"ablation": self.keep, "replacement": self.keep, "augmentation": self.add}.get(self.kind)

@@ -1,0 +1,115 @@
+"""Detection pre-training data: separately generated demo scenes, indexed and tiled like the real ones.
+
+The method report's YOLOv8 runs start from COCO weights (D.4.1); no weights can be downloaded
+here, so the demo pre-trains each architecture once on scenes drawn from the demo generator with
+another seed (never the demo scenes themselves, so no test pixel is seen), and every seed of
+every experiment fine-tunes from those weights. The scenes go through the project's own index
+(workflow.scenes.index.build_index) and tiling (workflow.tiles.tiling.make_tiles); tiles without a target are subsampled
+(`keep_without_target`) so that a short pre-training sees planes often.
+
+    python -m workflow.detect.pretrain_data --settings JSON --out results/detect/pretrain/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workflow.core import io
+from workflow.core.checks import check_pretrain_seed
+from workflow.core.labels import ClassSettings
+from workflow.core.logs import setup_logging
+from workflow.core.settings import read_settings
+from workflow.datasets import build as datasets
+from workflow.datasets.experiments import Experiment
+from workflow.scenes.demo_scenes import generate_scenes
+from workflow.scenes.index import IndexSettings, SplitSettings, build_index
+from workflow.scenes.sources import DataSettings, SourcePaths
+from workflow.tiles.tiling import Settings as TilingTask
+from workflow.tiles.tiling import TilingSettings, make_tiles
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainData:
+    """`detect.pretrain.scenes` plus the sampling of target-free tiles."""
+
+    seed: int  # generator seed of the pre-training scenes; must differ from data.demo.seed
+    n_xview: int
+    n_dota: int
+    size: int
+    empty_fraction: float
+    keep_without_target: float  # fraction of tiles without a target kept, per split
+
+
+def subsample(tiles: pd.DataFrame, target_id: int, fraction: float, seed: int) -> pd.DataFrame:
+    """Every tile holding a target, and a seeded `fraction` of the others (per split)."""
+    holds = tiles[f"c{target_id}"].to_numpy() > 0
+    rng = np.random.default_rng(seed)
+    keep = holds | (rng.random(len(tiles)) < fraction)
+    return tiles[keep]
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainDataSettings:
+    """--settings: the scenes to draw, how to split and tile them, and the demo's own seed."""
+
+    scenes: PretrainData
+    split: SplitSettings
+    demo_seed: int | None
+    classes: ClassSettings
+    tiling: TilingSettings
+
+    def __post_init__(self):
+        check_pretrain_seed(self.scenes.seed, self.demo_seed)
+
+
+def build(settings: PretrainDataSettings, out: Path) -> dict:
+    """Scenes -> index -> detection tiles -> data.yaml under `out`; returns the manifest notes."""
+    spec = settings.scenes
+    root = out.resolve() / "work"
+    sources = {"xview": SourcePaths(str(root / "xview" / "images"), str(root / "xview" / "labels.geojson")),
+               "dota": SourcePaths(str(root / "dota" / "images"), str(root / "dota" / "labelTxt"))}
+    generate_scenes(sources["xview"].images, sources["xview"].labels, sources["dota"].images,
+                    sources["dota"].labels, spec.n_xview, spec.n_dota, spec.size, spec.seed,
+                    spec.empty_fraction)
+    data = DataSettings(demo=None, xview=sources["xview"] if spec.n_xview else None,
+                        dota=sources["dota"] if spec.n_dota else None)
+    scenes, objects, _ = build_index(IndexSettings(data, settings.classes, settings.split))
+    index = {name: root / "index" / f"{name}.csv" for name in ("scenes", "objects")}
+    io.write_csv(index["scenes"], scenes)
+    io.write_csv(index["objects"], objects)
+    manifest = root / "tiles" / "detect" / "manifest.csv"
+    make_tiles("detect", index["scenes"], index["objects"],
+               TilingTask(settings.tiling, settings.classes), manifest)
+    names, target = settings.classes.names, settings.classes.target
+    tiles = datasets.load_images(manifest, len(names))
+    tiles = subsample(tiles, names.index(target), spec.keep_without_target, spec.seed)
+    dataset = datasets.Settings(settings.classes, spec.seed, Experiment(kind="baseline"))
+    splits, _ = datasets.assemble(dataset, tiles, {})
+    note = (f"pre-trained on {spec.n_xview + spec.n_dota} separately generated demo scenes "
+            f"(generator seed {spec.seed}, {spec.size} px), not the demo scenes")
+    datasets.write_dataset(out, dataset, splits, {"note": note, "pretrain_scenes": dataclasses.asdict(spec)},
+                           "pretrain")
+    return {"note": note, **{split: len(frame) for split, frame in splits.items()}}
+
+
+def main(argv=None):
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", required=True,
+                        help="JSON: scenes (detect.pretrain.scenes), demo_seed, classes, split, tiling")
+    parser.add_argument("--out", required=True, type=Path, help="results/detect/pretrain/data")
+    args = parser.parse_args(argv)
+    notes = build(read_settings(args.settings, PretrainDataSettings), args.out)
+    log.info("pre-training dataset: %s", notes)
+
+
+if __name__ == "__main__":
+    main()

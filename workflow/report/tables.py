@@ -1,0 +1,169 @@
+"""AP tables and plots over architectures, experiments and seeds.
+
+    python -m workflow.report.tables --settings JSON --metrics results/detect/*/*/seed*/metrics.json --out results/report
+
+`ap.csv` holds one row per training; `summary.csv` the mean and sample standard deviation
+(ddof 1; empty for a single seed) over seeds. `ap_bars.png`: AP50 and AP50:95 per experiment and
+architecture with +- one std. `sweeps.png`: the method report's figures 21 and 22 (top row: AP
+against the % of real plane images kept, ablation and replacement, the baseline at 100 %;
+bottom row: AP against the synthetic images added, the baseline at 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from workflow.core import io
+from workflow.core.logs import setup_logging
+from workflow.core.settings import read_settings
+from workflow.datasets.experiments import Experiment
+
+log = logging.getLogger(__name__)
+
+@dataclasses.dataclass(frozen=True)
+class ReportSettings:
+    runs: Mapping[str, Experiment]  # experiments.runs
+    focal_gamma: float  # detect.train.focal_gamma, for experiments that do not set their own
+
+
+KEYS = ["arch", "family", "experiment", "kind", "set", "focal_gamma", "sweep_value"]
+METRICS = {"ap50": "AP50", "ap50_95": "AP50:95"}
+
+
+def ap_table(records: list[dict], runs: dict[str, dict], default_gamma: float) -> pd.DataFrame:
+    """metrics.json contents -> ap.csv rows (arch, family, experiment, kind, set, focal_gamma,
+    sweep_value, seed, ap50, ap50_95, precision, recall), sorted."""
+    rows = []
+    for record in records:
+        name = record["experiment"]
+        if name not in runs:
+            raise ValueError(f"metrics of experiment {name!r}, which experiments.runs does not define")
+        exp = Experiment(**runs[name])
+        gamma = default_gamma if exp.focal_gamma is None else exp.focal_gamma
+        rows.append(dict(arch=record["arch"], family=record["family"], experiment=name, kind=exp.kind,
+                         set=exp.set or "", focal_gamma=float(gamma), sweep_value=exp.sweep_value,
+                         seed=int(record["seed"]), ap50=record["ap50"], ap50_95=record["ap50_95"],
+                         precision=record["precision"], recall=record["recall"]))
+    table = pd.DataFrame(rows, columns=[*KEYS, "seed", "ap50", "ap50_95", "precision", "recall"])
+    return table.sort_values(["arch", "kind", "set", "focal_gamma", "sweep_value", "experiment", "seed"],
+                             na_position="first", ignore_index=True)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std over seeds per (arch, experiment): ap50_mean, ap50_std, ..."""
+    grouped = table.groupby(KEYS, dropna=False, sort=False)
+    summary = grouped[list(METRICS)].agg(["mean", "std"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    summary.insert(0, "seeds", grouped.size())
+    return summary.reset_index()
+
+
+def label_of(arch: str, family: str) -> str:
+    return f"{family} ({arch})"
+
+
+def plot_bars(summary: pd.DataFrame, path: Path) -> None:
+    """Grouped bars: experiments on x, one bar per architecture, +- one std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    experiments = list(dict.fromkeys(summary["experiment"]))
+    archs = list(dict.fromkeys(zip(summary["arch"], summary["family"])))
+    width = 0.8 / len(archs)
+    fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.6 * len(experiments)) * 2, 4.5))
+    for ax, (metric, title) in zip(axes, METRICS.items()):
+        for k, (arch, family) in enumerate(archs):
+            rows = summary[summary["arch"] == arch].set_index("experiment").reindex(experiments)
+            x = np.arange(len(experiments)) + (k - (len(archs) - 1) / 2) * width
+            ax.bar(x, rows[f"{metric}_mean"], width, yerr=rows[f"{metric}_std"].fillna(0), capsize=3,
+                   label=label_of(arch, family))
+        ax.set_xticks(np.arange(len(experiments)), experiments, rotation=20, ha="right")
+        ax.set_ylabel(f"plane {title} (test)")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{title}: mean +- std over seeds")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def sweep_lines(summary: pd.DataFrame, kinds: tuple[str, ...], baseline_x: float) -> list[tuple[str, pd.DataFrame]]:
+    """One (label, rows sorted by x) per arch x kind x set x focal gamma; the matching baseline
+    (same arch and focal gamma) joins each line at `baseline_x`."""
+    lines = []
+    baselines = summary[summary["kind"] == "baseline"]
+    sweeps = summary[summary["kind"].isin(kinds)]
+    for (arch, family, kind, name, gamma), rows in sweeps.groupby(
+            ["arch", "family", "kind", "set", "focal_gamma"], sort=True):
+        base = baselines[(baselines["arch"] == arch) & (baselines["focal_gamma"] == gamma)]
+        rows = pd.concat([rows, base.iloc[:1].assign(sweep_value=baseline_x)])
+        focal = f", focal {gamma:g}" if gamma > 0 else ""
+        label = f"{label_of(arch, family)} {kind}{' ' + name if name else ''}{focal}"
+        lines.append((label, rows.sort_values("sweep_value")))
+    return lines
+
+
+def plot_sweeps(summary: pd.DataFrame, path: Path) -> None:
+    """2 x 2 panels: rows (% real kept | synthetic images added), columns (AP50 | AP50:95)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(("ablation", "replacement"), 100.0, "% of real plane images kept"),
+              (("augmentation",), 0.0, "synthetic images added (0 = baseline)")]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    for row, (kinds, baseline_x, xlabel) in enumerate(panels):
+        lines = sweep_lines(summary, kinds, baseline_x)
+        for col, (metric, title) in enumerate(METRICS.items()):
+            ax = axes[row, col]
+            for label, rows in lines:
+                ax.errorbar(rows["sweep_value"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
+                            marker="o", capsize=3, label=label)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"plane {title} (test)")
+            ax.set_ylim(0, 1)
+            ax.set_title(f"{title} vs {'% real kept' if row == 0 else 'synthetic added'}")
+            if lines:
+                ax.legend(fontsize=7)
+            else:
+                ax.text(0.5, 0.5, "no such experiment in the config", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", required=True, help="JSON: runs (experiments.runs), focal_gamma")
+    parser.add_argument("--metrics", nargs="+", required=True, type=Path, help="metrics.json of each training")
+    parser.add_argument("--out", required=True, type=Path, help="results/report")
+    args = parser.parse_args(argv)
+    settings = read_settings(args.settings, ReportSettings)
+    records = [json.loads(path.read_text()) for path in args.metrics]
+    runs = {name: dataclasses.asdict(run) for name, run in settings.runs.items()}
+    table = ap_table(records, runs, settings.focal_gamma)
+    summary = summarise(table)
+    io.write_csv(args.out / "ap.csv", table)
+    io.write_csv(args.out / "summary.csv", summary)
+    plot_bars(summary, args.out / "ap_bars.png")
+    plot_sweeps(summary, args.out / "sweeps.png")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        log.info("summary over seeds:\n%s", summary)
+
+
+if __name__ == "__main__":
+    main()
