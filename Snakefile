@@ -3,7 +3,7 @@
 # results/
 #   index/       scene and object tables, split, summary.json         (rules/scenes.smk)
 #   tiles/       crops/ background/ detect/{train,val,test}/ manifests (rules/tiles.smk)
-#   bank/        SAM/GrabCut masks, Canny edges, contact sheet         (rules/bank.smk)  
+#   bank/        SAM/GrabCut masks, Canny edges, contact sheet         (rules/bank.smk)
 #   diffusion/   base, fine-tuned models, size classifier, cherry-picker (rules/diffusion.smk)
 #   inpaint/     synthetic planes on background tiles, per set/chunk   (rules/inpaint.smk)
 #   datasets/    one YOLO dataset per experiment                       (rules/datasets.smk)

@@ -25,8 +25,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from workflow import io, masks  # noqa: E402
+from workflow.core.labels import size_class  # noqa: E402
 from workflow.scenes.demo.scene import make_scene  # noqa: E402
-from workflow.tiles.tiling import size_class  # noqa: E402
 
 BUDGET_S = 60.0
 

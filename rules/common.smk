@@ -128,7 +128,8 @@ CODEGRAPH = _load_codegraph()
 
 def get_code(*modules):
     """Source files of these `workflow` modules and of every module they import (transitively,
-    with their packages' __init__.py), relative to the working directory when under it."""
+    with their packages' __init__.py), relative to the working directory when under it.
+    """
     root = Path(workflow.basedir).resolve()
     files = CODEGRAPH.module_closure(root, modules).values()
     return sorted(_workdir_relative(path) for path in files)

@@ -2,7 +2,6 @@
 # image lists and a data.yaml with absolute paths; images are not copied.
 
 
-
 wildcard_constraints:
     experiment="|".join(config["experiments"]["runs"]),
 

@@ -4,7 +4,6 @@
 # get the cherry-picker. Helpers: rules/common.smk, "Inpainting".
 
 
-
 rule inpaint_chunk:
     input:
         unpack(get_inpaint_inputs),

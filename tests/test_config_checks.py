@@ -48,17 +48,20 @@ def test_bad_value_fails_at_load_naming_its_key(workdir, tmp_path, override, key
     assert key in output, f"the error for {override} does not name {key!r}:\n{output[-2000:]}"
 
 
-def test_preset_sizes_of_the_dag_checks_are_the_presets():
+def test_preset_sizes_of_the_load_time_checks_are_the_networks():
+    import torch
+
+    from workflow.core.checks import PRESET_IMAGE_SIZES
     from workflow.diffusion import presets
 
-    text = (REPO / "rules/validate.smk").read_text()
-    literal = re.search(r"^PRESET_IMAGE_SIZES = (\{.*\})$", text, re.MULTILINE).group(1)
-    sizes = ast.literal_eval(literal)
-    assert sizes == {name: presets.image_size(name) for name in presets.CONFIG_PRESETS}
+    assert tuple(PRESET_IMAGE_SIZES) == presets.CONFIG_PRESETS
+    for name, size in PRESET_IMAGE_SIZES.items():
+        with torch.device("meta"):
+            assert presets.build_unet(name).image_size == size
 
 
 def test_tiling_keys_of_the_rules_are_those_the_module_reads():
-    from workflow import tiling
+    from workflow.tiles import tiling
 
     text = (REPO / "rules/common.smk").read_text()
     block = re.search(r"^TILING_KEYS = (\{.*?^\})$", text, re.MULTILINE | re.DOTALL).group(1)

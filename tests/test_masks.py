@@ -27,9 +27,9 @@ from workflow.bank.mask_ops import (
     fill_holes,
     grabcut_mask,
     postprocess,
-    tight_box,
 )
 from workflow.core import io
+from workflow.core.geometry import tight_box
 
 ROOT = Path(__file__).resolve().parents[1]
 CROP = 32
@@ -97,7 +97,9 @@ def config_masks(**changes):
 
 
 def settings_json(**changes):
-    return json.dumps({"masks": config_masks(**changes), "tiling": {"crop_size": CROP}})
+    """--settings of chunk and merge, as get_masks_settings builds them (no sheet key)."""
+    masks = {k: v for k, v in config_masks(**changes).items() if k != "contact_sheet_planes"}
+    return json.dumps({"masks": masks, "tiling": {"crop_size": CROP}})
 
 
 def build_tiny_sam(checkpoint=None, embed_dim=32, img_size=64):

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 from inpaint_fixtures import TILE, WINDOW, make_background, make_bank
 
+from workflow.core.geometry import dilate, flip, overlapping, tight_box
 from workflow.core.io import read_png
+from workflow.core.labels import size_class, yolo_lines
 from workflow.inpaint import placement as pl
-from workflow.tiles.tiling import size_class
 
 
 @pytest.fixture()
@@ -31,11 +32,11 @@ def test_pools_filter_context_and_flags(pools):
 def test_flip_and_tight_box():
     mask = np.zeros((4, 6), bool)
     mask[0, 1] = True
-    assert pl.tight_box(mask) == (1, 0, 2, 1)
-    assert pl.tight_box(pl.flip(mask, "h")) == (4, 0, 5, 1)
-    assert pl.tight_box(pl.flip(mask, "v")) == (1, 3, 2, 4)
-    assert pl.tight_box(pl.flip(mask, "hv")) == (4, 3, 5, 4)
-    assert pl.dilate(mask, 1).sum() > mask.sum()
+    assert tight_box(mask) == (1, 0, 2, 1)
+    assert tight_box(flip(mask, "h")) == (4, 0, 5, 1)
+    assert tight_box(flip(mask, "v")) == (1, 3, 2, 4)
+    assert tight_box(flip(mask, "hv")) == (4, 3, 5, 4)
+    assert dilate(mask, 1).sum() > mask.sum()
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -47,18 +48,18 @@ def test_label_is_the_placed_mask_inside_the_tile(pools, seed):
     assert 0 <= xmin < xmax <= TILE and 0 <= ymin < ymax <= TILE
     assert p.x <= xmin and xmax <= p.x + WINDOW and p.y <= ymin and ymax <= p.y + WINDOW
     # The box is tight around the flipped mask placed at the window origin.
-    mask = pl.flip(read_png(p.mask_path) > 0, p.flip)
+    mask = flip(read_png(p.mask_path) > 0, p.flip)
     in_tile = np.zeros((TILE, TILE), bool)
     in_tile[p.y : p.y + WINDOW, p.x : p.x + WINDOW] = mask
-    assert pl.tight_box(in_tile) == p.box
+    assert tight_box(in_tile) == p.box
     assert p.size_class == size_class(ymax - ymin, xmax - xmin, WINDOW)
     # The unknown region misses the existing object (box 0..16 px) when a free window exists.
     assert not p.overlaps
     _, unknown, _ = pl.window_inputs(p, 2, "none")
-    region = pl.tight_box(unknown)
+    region = tight_box(unknown)
     shifted = (region[0] + p.x, region[1] + p.y, region[2] + p.x, region[3] + p.y)
-    assert not pl.overlaps_any(shifted, np.array([[0, 0, 16, 16]]))
-    line = pl.yolo_line(0, p.box, TILE).split()
+    assert not overlapping(shifted, np.array([[0, 0, 16, 16]])).any()
+    line = yolo_lines([0], [p.box], TILE).split()
     cx, cy, w, h = (float(v) * TILE for v in line[1:])
     assert (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2) == pytest.approx(p.box, abs=1e-3)
 

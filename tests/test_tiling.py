@@ -14,9 +14,10 @@ import rasterio.errors
 from scene_fixtures import CLASSES, TILING, make_sources
 
 from workflow.core import io
+from workflow.core.labels import parse_yolo, size_class
 from workflow.scenes import index
 from workflow.tiles import tiling, windows
-from workflow.tiles.windows import centred_origin, grid_positions, parse_yolo
+from workflow.tiles.windows import centred_origin, grid_positions
 
 TILING_JSON = json.dumps({"tiling": TILING, "classes": CLASSES})
 TARGET_ID = CLASSES["names"].index(CLASSES["target"])
@@ -70,7 +71,7 @@ def test_crops_contain_their_plane(run):
         image = io.read_png(crop.image)
         scene = scene_pixels(scenes, crop.scene_id)
         assert np.array_equal(image, scene[crop.y0:crop.y0 + size, crop.x0:crop.x0 + size])
-        assert crop.size_class == tiling.size_class(obj.ymax - obj.ymin, obj.xmax - obj.xmin, size)
+        assert crop.size_class == size_class(obj.ymax - obj.ymin, obj.xmax - obj.xmin, size)
 
 
 def test_detect_labels_map_back_to_scene_boxes(run):
@@ -165,12 +166,12 @@ def test_tarmac_rule_on_synthetic_tiles():
 
 
 def test_size_class_closed_form():
-    assert tiling.size_class(16, 16, 32) == 5  # (h + w) / 2 = half the crop
-    assert tiling.size_class(3, 3, 32) == 0
-    assert tiling.size_class(31.9, 32, 32) == 9
-    assert tiling.size_class(32, 32, 32) == 10
-    assert tiling.size_class(100, 90, 32) == 10  # clamped
-    assert tiling.size_class(np.array([16, 32]), np.array([16, 64]), 32).tolist() == [5, 10]
+    assert size_class(16, 16, 32) == 5  # (h + w) / 2 = half the crop
+    assert size_class(3, 3, 32) == 0
+    assert size_class(31.9, 32, 32) == 9
+    assert size_class(32, 32, 32) == 10
+    assert size_class(100, 90, 32) == 10  # clamped
+    assert size_class(np.array([16, 32]), np.array([16, 64]), 32).tolist() == [5, 10]
 
 
 def test_window_geometry():

@@ -30,9 +30,10 @@ def parse_settings(text: str) -> dict[str, Any]:
     return value
 
 
-def read_settings(text: str, cls: Type[T]) -> T:
-    """--settings JSON -> `cls` (a dataclass whose fields are the JSON's top-level keys)."""
-    return from_dict(cls, parse_settings(text), "")
+def read_settings(text: str, cls: Type[T], where: str = "") -> T:
+    """--settings JSON -> `cls` (a dataclass whose fields are the JSON's top-level keys);
+    `where` is the config section those keys belong to, if one ('diffusion')."""
+    return from_dict(cls, parse_settings(text), where)
 
 
 def _key(where: str, name: str) -> str:

@@ -92,7 +92,7 @@ STAGES = {"pretrain": PretrainSettings, "finetune": FinetuneSettings}
 
 def parse_train_settings(text: str, stage: str) -> TrainSettings:
     """The --settings JSON of `stage` (pretrain | finetune) as a frozen dataclass."""
-    return read_settings(text, STAGES[stage])
+    return read_settings(text, STAGES[stage], "diffusion")
 
 
 def make_loss_fn(d: gaussian.GaussianDiffusion, vlb_weight: float, device: torch.device) -> loop.LossFn:

@@ -125,7 +125,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", required=True, help="JSON of config section `data`")
     args = parser.parse_args(argv)
-    data = read_settings(args.settings, DataSettings)
+    data = read_settings(args.settings, DataSettings, "data")
     if data.demo is None:
         raise ValueError("config key 'data.demo': null, so there are no demo scenes to generate")
     demo = data.demo
