@@ -82,16 +82,40 @@ def uninterrupted(workspace):
     return out
 
 
-def test_stop_and_resume_gives_the_same_weights(workspace, uninterrupted):
-    out = workspace["root"] / "stopped"
-    run(finetune_cmd(workspace, out, finetune_settings(), "--stop-after", "1"), expect=loop.STOPPED_EXIT_CODE)
+class Interrupted(Exception):
+    """Raised by the test right after a training state is written: the run dies there."""
+
+
+def interrupt_after_state(monkeypatch, step: int) -> None:
+    """Make the training loop die right after it writes the training state of `step`."""
+    save = loop._save_state
+
+    def save_then_die(path, model, optimizer, ema, at, *rest):
+        save(path, model, optimizer, ema, at, *rest)
+        if at == step:
+            raise Interrupted(f"interrupted after step {at}")
+
+    monkeypatch.setattr(loop, "_save_state", save_then_die)
+
+
+def test_interrupt_and_resume_gives_the_same_weights(workspace, uninterrupted, monkeypatch):
+    from workflow.diffusion import train
+
+    out = workspace["root"] / "interrupted"
+    settings = finetune_settings(checkpoint_every=1)
+    reference = workspace["root"] / "reference_every1"
+    run(finetune_cmd(workspace, reference, settings))
+    interrupt_after_state(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        train.main(finetune_cmd(workspace, out, settings)[3:])
+    monkeypatch.undo()
     assert (out / "state.pt").exists() and not (out / "model.pt").exists()
     state = checkpoint.load(out / "state.pt")
-    assert state["step"] == 1 and state["config"] == finetune_settings() and state["seed"] == 3
-    run(finetune_cmd(workspace, out, finetune_settings()))
-    assert_same_weights(uninterrupted / "model.pt", out / "model.pt")
-    assert (out / "loss.csv").read_text() == (uninterrupted / "loss.csv").read_text()
-    assert (out / "samples.png").read_bytes() == (uninterrupted / "samples.png").read_bytes()
+    assert state["step"] == 1 and state["config"] == settings and state["seed"] == 3
+    run(finetune_cmd(workspace, out, settings))
+    assert_same_weights(reference / "model.pt", out / "model.pt")
+    assert (out / "loss.csv").read_text() == (reference / "loss.csv").read_text()
+    assert (out / "samples.png").read_bytes() == (reference / "samples.png").read_bytes()
 
 
 @pytest.mark.slow
@@ -99,7 +123,8 @@ def test_kill_and_resume_gives_the_same_weights(workspace, uninterrupted):
     out = workspace["root"] / "killed"
     settings = finetune_settings(checkpoint_every=1)
     reference = workspace["root"] / "reference_every1"
-    run(finetune_cmd(workspace, reference, settings))
+    if not (reference / "model.pt").exists():
+        run(finetune_cmd(workspace, reference, settings))
     process = subprocess.Popen(finetune_cmd(workspace, out, settings), cwd=ROOT, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -126,13 +151,14 @@ def test_model_file_carries_config_seed_and_loads(workspace, uninterrupted):
     assert lines[0] == "step,loss,mse,vlb" and len(lines) == 5
 
 
-def test_changed_settings_do_not_resume_a_stale_state(workspace, caplog):
+def test_changed_settings_do_not_resume_a_stale_state(workspace, caplog, monkeypatch):
     from workflow.diffusion import train
 
     out = workspace["root"] / "stale"
-    with pytest.raises(SystemExit) as stop:
-        train.main(finetune_cmd(workspace, out, finetune_settings(), "--stop-after", "1")[3:])
-    assert stop.value.code == loop.STOPPED_EXIT_CODE
+    interrupt_after_state(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        train.main(finetune_cmd(workspace, out, finetune_settings(checkpoint_every=1))[3:])
+    monkeypatch.undo()
     train.main(finetune_cmd(workspace, out, finetune_settings(lr=0.002, iterations=1))[3:])
     assert "starting over" in caplog.text
     assert checkpoint.load(out / "model.pt")["config"]["finetune"]["lr"] == 0.002

@@ -25,9 +25,6 @@ from workflow.diffusion import checkpoint
 
 log = logging.getLogger(__name__)
 
-# Exit status of a run stopped on purpose by --stop-after (the training state is kept).
-STOPPED_EXIT_CODE = 75
-
 # batch_fn(data_rng) -> batch; loss_fn(model, batch, loss_generator) -> (scalar loss, metrics).
 BatchFn = Callable[[np.random.Generator], Any]
 LossFn = Callable[[nn.Module, Any, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
@@ -53,10 +50,6 @@ class LoopResult:
         state = {name: value.detach().clone() for name, value in model.state_dict().items()}
         state.update(self.ema or {})
         return state
-
-
-class Stopped(Exception):
-    """Raised when --stop-after is reached (a deliberate interruption for testing resume)."""
 
 
 def _rng_states(data_rng: np.random.Generator, loss_gen: torch.Generator) -> dict[str, Any]:
@@ -105,11 +98,11 @@ def _update_ema(ema: dict[str, torch.Tensor], model: nn.Module, rate: float) -> 
 
 def train(model: nn.Module, parameters: list[nn.Parameter], batch_fn: BatchFn, loss_fn: LossFn,
           settings: LoopSettings, config: dict, seed: int, state_path: str | Path | None,
-          device: torch.device, stop_after: int | None = None) -> LoopResult:
+          device: torch.device) -> LoopResult:
     """Adam on `parameters` for settings.iterations steps of settings.accumulation micro-batches.
 
     Seeds the data and loss generators from `seed` (or restores them from `state_path`), saves
-    the training state every checkpoint_every steps, and raises Stopped after step `stop_after`.
+    the training state every checkpoint_every steps.
     """
     torch.manual_seed(seed)
     data_rng = np.random.default_rng(seed)
@@ -138,11 +131,8 @@ def train(model: nn.Module, parameters: list[nn.Parameter], batch_fn: BatchFn, l
         history.append({"step": step, **totals})
         bar.update(1)
         bar.set_postfix(loss=f"{totals.get('loss', float('nan')):.4f}", refresh=False)
-        if state_path is not None and (step % settings.checkpoint_every == 0 or step == stop_after):
+        if state_path is not None and step % settings.checkpoint_every == 0:
             _save_state(state_path, model, optimizer, ema, step, history, config, seed, data_rng, loss_gen)
-        if step == stop_after and step < settings.iterations:
-            bar.close()
-            raise Stopped(f"stopped after step {step} as asked; the training state is in {state_path}")
     bar.close()
     return LoopResult(step=step, history=history, ema=ema)
 

@@ -8,7 +8,7 @@
 --settings: the `diffusion` keys preset, schedule, steps, vlb_weight, seed, the stage's section
 (`pretrain` or `finetune`) and, for finetune, `condition` (none | canny | mask). Loss: the hybrid
 L_simple + lambda * L_vlb (workflow.diffusion.losses), Adam, uniform timesteps (method report
-annex G.1). Resumes from --state after a kill; --stop-after N stops after step N (for tests).
+annex G.1). Resumes from --state after a kill.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import sys
 
 import numpy as np
 import torch
@@ -177,7 +176,7 @@ def run(args: argparse.Namespace) -> None:
     )
     loss_fn = make_loss_fn(d, settings.vlb_weight, device)
     result = loop.train(model, parameters, batch_fn, loss_fn, loop_settings, config, settings.seed,
-                        args.state, device, stop_after=args.stop_after)
+                        args.state, device)
     model.load_state_dict(result.export_state_dict(model))
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
     write_png(args.samples, sample_grid(model, settings, grid_cond, device))
@@ -204,17 +203,12 @@ def main(argv=None) -> None:
     parser.add_argument("--loss-png", required=True)
     parser.add_argument("--samples", required=True, help="output sample grid PNG")
     parser.add_argument("--state", help="training state file, written every checkpoint_every steps; resumed")
-    parser.add_argument("--stop-after", type=int, help="stop after this step, keeping the state (tests)")
     args = parser.parse_args(argv)
     needed = ["tiles"] if args.stage == "pretrain" else ["bank", "base"]
     for name in needed:
         if getattr(args, name) is None:
             parser.error(f"{args.stage} needs --{name}")
-    try:
-        run(args)
-    except loop.Stopped as stop:
-        log.info("%s", stop)
-        sys.exit(loop.STOPPED_EXIT_CODE)
+    run(args)
 
 
 if __name__ == "__main__":

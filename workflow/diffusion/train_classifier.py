@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from workflow.core.device import pick_device, seed_everything
 from workflow.core.labels import N_SIZE_CLASSES
 from workflow.core.logs import setup_logging
-from workflow.core.settings import from_dict, parse_settings
+from workflow.core.settings import parse_settings, read_settings
 from workflow.diffusion import checkpoint, gaussian, loop
 from workflow.diffusion.cherry_picker import CherryPicker
 from workflow.diffusion.data import (
@@ -117,37 +116,45 @@ def cherry_loss_fn(num_classes: int, device: torch.device) -> loop.LossFn:
     return loss_fn
 
 
-def _section(text: str, name: str, cls, common: tuple[str, ...]):
-    values = parse_settings(text)
-    allowed = set(common) | {name}
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ValueError(f"config key 'diffusion.{unknown[0]}': unknown here; allowed: {sorted(allowed)}")
-    missing = sorted(allowed - set(values))
-    if missing:
-        raise ValueError(f"config key 'diffusion.{missing[0]}': missing")
-    return values, from_dict(cls, values[name], f"diffusion.{name}")
+@dataclasses.dataclass(frozen=True)
+class SizeJob:
+    """--settings of `size`: the diffusion process the classifier sees, and its section."""
+
+    preset: str
+    schedule: str
+    steps: int
+    seed: int
+    size_classifier: SizeClassifierSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class CherryJob:
+    """--settings of `cherry`."""
+
+    seed: int
+    cherry_picker: CherryPickerSettings
 
 
 def train_size(args, device) -> None:
     from workflow.diffusion.presets import build_classifier, image_size
 
-    config, settings = _section(args.settings, "size_classifier", SizeClassifierSettings,
-                                ("preset", "schedule", "steps", "seed"))
-    seed_everything(config["seed"])
-    model = build_classifier(config["preset"], N_SIZE_CLASSES).to(device)
-    size = image_size(config["preset"])
+    job = read_settings(args.settings, SizeJob, "diffusion")
+    settings, config = job.size_classifier, parse_settings(args.settings)
+    seed_everything(job.seed)
+    model = build_classifier(job.preset, N_SIZE_CLASSES).to(device)
+    size = image_size(job.preset)
     bank = PlaneBank(args.bank, size, balance=settings.oversample_small)
-    d = gaussian.make_diffusion(config["schedule"], config["steps"])
+    d = gaussian.make_diffusion(job.schedule, job.steps)
     batch_fn = lambda rng: (lambda b: (b[0], b[2]))(bank.batch(rng, settings.batch_size))  # noqa: E731
-    arch = dict(kind="classifier", preset=config["preset"], image_size=size, n_classes=N_SIZE_CLASSES)
-    diffusion = dict(schedule=config["schedule"], steps=config["steps"])
+    arch = dict(kind="classifier", preset=job.preset, image_size=size, n_classes=N_SIZE_CLASSES)
+    diffusion = dict(schedule=job.schedule, steps=job.steps)
     _fit(args, model, batch_fn, size_loss_fn(d, device), settings, config, arch, diffusion, device)
 
 
 def train_cherry(args, device) -> None:
-    config, settings = _section(args.settings, "cherry_picker", CherryPickerSettings, ("seed",))
-    seed_everything(config["seed"])
+    job = read_settings(args.settings, CherryJob, "diffusion")
+    settings, config = job.cherry_picker, parse_settings(args.settings)
+    seed_everything(job.seed)
     model = CherryPicker(settings.num_classes, settings.input_size)
     if settings.weights is not None:
         load_resnet_weights(model, settings.weights)
@@ -171,11 +178,12 @@ def train_cherry(args, device) -> None:
 
 
 def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, device) -> None:
+    """Train, write the loss curve and the model file (`config` recorded in it)."""
     loop_settings = loop.LoopSettings(
         settings.iterations, settings.lr, checkpoint_every=settings.checkpoint_every
     )
     result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config,
-                        config["seed"], args.state, device, stop_after=args.stop_after)
+                        config["seed"], args.state, device)
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
     seed = config["seed"]
     checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, seed, result.step)
@@ -197,16 +205,11 @@ def main(argv=None) -> None:
     parser.add_argument("--loss-csv", required=True)
     parser.add_argument("--loss-png", required=True)
     parser.add_argument("--state", help="training state file; resumed after a kill")
-    parser.add_argument("--stop-after", type=int, help="stop after this step, keeping the state (tests)")
     args = parser.parse_args(argv)
     if args.kind == "cherry" and args.background is None:
         parser.error("cherry needs --background")
     device = torch.device(pick_device("auto"))
-    try:
-        (train_size if args.kind == "size" else train_cherry)(args, device)
-    except loop.Stopped as stop:
-        log.info("%s", stop)
-        sys.exit(loop.STOPPED_EXIT_CODE)
+    (train_size if args.kind == "size" else train_cherry)(args, device)
 
 
 if __name__ == "__main__":
