@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from workflow.diffusion.finetune import (
+from workflow.diffusion.finetune_modes import (
     FINETUNE_MODES,
     configure_finetune,
     count_parameters,

@@ -62,6 +62,8 @@ def test_every_env_has_rules_and_at_most_one_cv2():
     assert ENVS, "no envs/*.yaml"
     assert {p.name for p in ENVS} >= {"core.yaml", "torch.yaml", "detect.yaml"}
     assert None not in used
+    unused = {p.resolve() for p in ENVS} - {p.resolve() for p in used}
+    assert not unused, f"envs that no rule uses: {sorted(p.name for p in unused)}"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from test_unet_golden import fill_weights, golden_input, one_thread  # noqa: F40
 
 from workflow.diffusion.adapter import attach_adapter
 from workflow.diffusion.condition import CONDITIONS, attach_condition_encoder
-from workflow.diffusion.finetune import (
+from workflow.diffusion.finetune_modes import (
     FINETUNE_MODES,
     configure_finetune,
     count_parameters,

@@ -34,7 +34,7 @@ def test_unknown_schedule_names_the_allowed_ones():
 def test_arrays_are_read_only_float64():
     d = g.make_diffusion("linear", 100)
     assert d.posterior_variance.dtype == np.float64
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         d.betas[0] = 0.5
 
 

@@ -78,22 +78,24 @@ def test_cli_writes_the_contract(sources, tmp_path):
     assert set(json.loads(summary.read_text())) == {"sources", "total", "splits", "target"}
 
 
-@pytest.mark.parametrize("line", [
-    "1 2 3 4 5 6 7 8 plane", "1 2 3 4 5 6 7 x plane 0", "1 2 3 4 5 6 7 8 plane 2",
-    "5 5 5 5 5 5 5 5 plane 0",
+@pytest.mark.parametrize("line,message", [
+    ("1 2 3 4 5 6 7 8 plane", "9 fields"), ("1 2 3 4 5 6 7 x plane 0", "could not convert"),
+    ("1 2 3 4 5 6 7 8 plane 2", "difficult is '2'"), ("5 5 5 5 5 5 5 5 plane 0", "empty box"),
 ])
-def test_malformed_dota_lines(line):
-    with pytest.raises(ValueError):
+def test_malformed_dota_lines(line, message):
+    with pytest.raises(ValueError, match=message):
         parse_dota_line(line)
 
 
 def test_xview_feature_parsing():
     good = {"properties": {"image_id": "1.tif", "type_id": 13.0, "bounds_imcoords": "1,2,30,40"}}
     assert parse_xview_feature(good) == ("1.tif", "13", (1.0, 2.0, 30.0, 40.0))
-    for bad in ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": "1,2,x,4"}},
-                {"properties": {"image_id": "", "type_id": 13, "bounds_imcoords": "1,2,3,4"}},
-                {"properties": {"image_id": "1.tif", "type_id": 1.5, "bounds_imcoords": "1,2,3,4"}}):
-        with pytest.raises(ValueError):
+    for bad, message in (
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": "1,2,x,4"}}, "'x'"),
+        ({"properties": {"image_id": "", "type_id": 13, "bounds_imcoords": "1,2,3,4"}}, "image_id"),
+        ({"properties": {"image_id": "1.tif", "type_id": 1.5, "bounds_imcoords": "1,2,3,4"}}, "type_id"),
+    ):
+        with pytest.raises(ValueError, match=message):
             parse_xview_feature(bad)
 
 

@@ -45,15 +45,16 @@ def test_invariants(t_T, r, j):
 
 def test_check_rejects_a_broken_schedule():
     transitions = timetable(6, 2, 2)
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=r"ends with .*not \(1, 0\)"):
         check_timetable(transitions[:-1], 6, 2, 2)  # never reaches 0
-    with pytest.raises(AssertionError):
-        check_timetable([(6, 5)] + transitions[2:], 6, 2, 2)  # broken chain
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="broken chain"):
+        check_timetable([(6, 5)] + transitions[2:], 6, 2, 2)
+    with pytest.raises(AssertionError, match="reverse steps, expected"):
         check_timetable(timetable(6, 2, 1), 6, 2, 2)  # count differs
 
 
-@pytest.mark.parametrize("args", [(0, 10, 1), (10, 0, 2), (10, 2, 0), (10.0, 2, 2)])
-def test_bad_arguments_are_named(args):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("args,name", [((0, 10, 1), "t_T"), ((10, 0, 2), "jump_length"),
+                                       ((10, 2, 0), "jump_n_sample"), ((10.0, 2, 2), "t_T")])
+def test_bad_arguments_are_named(args, name):
+    with pytest.raises(ValueError, match=name):
         timetable(*args)

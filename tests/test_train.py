@@ -271,7 +271,7 @@ def test_pretrain_settings_reject_unknown_keys():
 
 def test_schema_enums_are_the_code_constants_and_the_config_validates():
     from workflow.diffusion.condition import CONDITIONS
-    from workflow.diffusion.finetune import FINETUNE_MODES
+    from workflow.diffusion.finetune_modes import FINETUNE_MODES
     from workflow.diffusion.presets import CONFIG_PRESETS
 
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())

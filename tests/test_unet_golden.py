@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from workflow.diffusion.classifier import EncoderUNetModel
-from workflow.diffusion.finetune import count_parameters
+from workflow.diffusion.finetune_modes import count_parameters
 from workflow.diffusion.nn import timestep_embedding
 from workflow.diffusion.presets import build_classifier, build_unet
 from workflow.diffusion.unet import UNetModel, load_base_state_dict

@@ -92,6 +92,16 @@ def test_tiny_run_index_summary_counts_scenes(tiny_workflow):
     summary = json.loads((tiny_workflow / "results/index/summary.json").read_text())
     with (tiny_workflow / "results/index/scenes.csv").open(newline="") as handle:
         scenes = list(csv.DictReader(handle))
-    assert summary, "empty results/index/summary.json"
+    with (tiny_workflow / "results/index/objects.csv").open(newline="") as handle:
+        objects = list(csv.DictReader(handle))
+    assert summary["total"]["scenes"] == len(scenes) > 0
+    assert summary["total"]["objects"] == len(objects) > 0
+    for source, counts in summary["sources"].items():
+        assert counts["scenes"] == sum(row["source"] == source for row in scenes), source
+    for split, counts in summary["splits"].items():
+        assert counts["scenes"] == sum(row["split"] == split for row in scenes), split
+    assert sum(c["scenes"] for c in summary["splits"].values()) == len(scenes)
+    planes = sum(row["class_name"] == summary["target"] for row in objects)
+    assert summary["total"]["objects_per_class"][summary["target"]] == planes > 0
     assert {row["source"] for row in scenes} == {"xview", "dota"}
     assert {row["split"] for row in scenes} <= {"train", "val", "test"}

@@ -13,7 +13,7 @@ from typing import Any
 from workflow.core.checks import PRESET_IMAGE_SIZES
 from workflow.diffusion.classifier import EncoderUNetModel
 from workflow.diffusion.condition import CONDITIONS
-from workflow.diffusion.finetune import ADAPTER_MODES, FINETUNE_MODES
+from workflow.diffusion.finetune_modes import ADAPTER_MODES, FINETUNE_MODES
 from workflow.diffusion.unet import UNetModel
 
 _FAMILY = dict(in_channels=3, dropout=0.0, conv_resample=True, dims=2, use_checkpoint=False, use_fp16=False,

@@ -131,7 +131,7 @@ def sample_grid(model, settings: TrainSettings, cond: torch.Tensor | None, devic
 
 def build_model(settings: TrainSettings, stage: str, base: str | None):
     """The U-Net to train and its trainable parameters; fine-tuning starts from `base`."""
-    from workflow.diffusion.finetune import configure_finetune
+    from workflow.diffusion.finetune_modes import configure_finetune
     from workflow.diffusion.presets import build_unet
 
     if stage == "pretrain":
