@@ -105,3 +105,20 @@ def test_tiny_run_index_summary_counts_scenes(tiny_workflow):
     assert summary["total"]["objects_per_class"][summary["target"]] == planes > 0
     assert {row["source"] for row in scenes} == {"xview", "dota"}
     assert {row["split"] for row in scenes} <= {"train", "val", "test"}
+
+
+@pytest.mark.slow
+def test_trainings_leave_the_tiles_and_inpainting_folders_as_written(tiny_workflow):
+    """Every file of a tiles or inpainting folder is older than the manifest its rule wrote
+    last: nothing (such as ultralytics' labels.cache) is added after the rule finished."""
+    results = tiny_workflow / "results"
+    assert list((results / "detect").rglob("metrics.json")), "the tiny run trained no detector"
+    folders = [results / "tiles" / kind for kind in ("crops", "background", "detect")]
+    folders += [path.parent for path in (results / "inpaint").glob("*/manifest.csv")]
+    for folder in folders:
+        written = (folder / "manifest.csv").stat().st_mtime
+        later = [str(p.relative_to(results)) for p in folder.rglob("*")
+                 if p.is_file() and p.stat().st_mtime > written]
+        assert not later, f"written after {folder / 'manifest.csv'}: {later[:5]}"
+    caches = [str(p.relative_to(results)) for p in results.rglob("*.cache")]
+    assert not caches, f"label caches written: {caches}"
