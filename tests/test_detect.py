@@ -101,7 +101,7 @@ def test_offline_environment_places_a_font(tmp_path, monkeypatch):
 def test_one_epoch_training_writes_metrics(tmp_path):
     import torch
 
-    from workflow import datasets
+    from workflow.datasets import build as datasets
 
     tiles = write_detect_tiles(tmp_path / "tiles", {"train": [1, 2, 1, 0], "val": [1, 1], "test": [1, 2]})
     settings = {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0,

@@ -59,7 +59,8 @@ class EncoderUNetModel(nn.Module):
                  channel_mult: Sequence[int] = (1, 2, 4, 8), conv_resample: bool = True, dims: int = 2,
                  use_checkpoint: bool = False, use_fp16: bool = False, num_heads: int = 1,
                  num_head_channels: int = -1, num_heads_upsample: int = -1, use_scale_shift_norm: bool = False,
-                 resblock_updown: bool = False, use_new_attention_order: bool = False, pool: str = "attention"):
+                 resblock_updown: bool = False, use_new_attention_order: bool = False, pool: str = "attention",
+                 norm_groups: int = 32):
         super().__init__()
         check_family_kwargs(dims, use_fp16)
         if pool != "attention":
@@ -68,13 +69,13 @@ class EncoderUNetModel(nn.Module):
             raise ValueError("the attention pool needs num_head_channels (heads = channels // num_head_channels)")
         self.model_channels, self.time_embed_dim = model_channels, 4 * model_channels
         make = BlockFactory(self.time_embed_dim, dropout, use_scale_shift_norm, use_checkpoint, num_head_channels,
-                            use_new_attention_order, resblock_updown, conv_resample)
+                            use_new_attention_order, resblock_updown, conv_resample, norm_groups)
         self.time_embed = time_embedding_mlp(model_channels)
         self.input_blocks, _, ch, ds = encoder_blocks(make, in_channels, model_channels, channel_mult,
                                                       num_res_blocks, set(attention_resolutions), num_heads)
         self.middle_block = middle_block(make, ch, num_heads)
         self.out = nn.Sequential(
-            GroupNorm32(ch), nn.SiLU(), AttentionPool2d(image_size // ds, ch, num_head_channels, out_channels),
+            GroupNorm32(ch, norm_groups), nn.SiLU(), AttentionPool2d(image_size // ds, ch, num_head_channels, out_channels),
         )
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:

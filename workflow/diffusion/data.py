@@ -6,7 +6,9 @@ Generator so that the data order is part of the resumable training state.
 - Fine-tuning and the size classifier: the plane bank (results/bank/manifest.csv): crop image,
   condition (Canny edges at random thresholds per sample, method report annex G.1, or the bank
   mask) and size class; small planes oversampled by balancing the size classes (annex G.1).
-- Random horizontal and vertical flips, applied to an image and its condition together.
+- Random horizontal and vertical flips, applied to an image and its condition together; with
+  `dihedral`, also a random transpose, so that all 8 dihedral transforms (flips and 90-degree
+  rotations) of an aerial crop are equally likely.
 
 Images leave as float32 (B, 3, S, S) in [-1, 1]; conditions as (B, 1, S, S) in [-1, 1].
 """
@@ -60,11 +62,13 @@ def to_unit_range(array: np.ndarray) -> torch.Tensor:
     return to_tensor([np.asarray(array)])[0]
 
 
-def random_flip(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The same random horizontal and vertical flips applied to every (H, W[, C]) array."""
+def random_flip(arrays: list[np.ndarray], rng: np.random.Generator, dihedral: bool = False) -> list[np.ndarray]:
+    """The same random horizontal and vertical flips applied to every (H, W[, C]) square array;
+    with `dihedral` also a random transpose (flips and transpose: the 8 dihedral transforms)."""
     flip_h, flip_v = rng.random(2) < 0.5
+    transpose = dihedral and rng.random() < 0.5
     how = ("h" if flip_h else "") + ("v" if flip_v else "") or "none"
-    return [flip(array, how) for array in arrays]
+    return [flip(array.swapaxes(0, 1) if transpose else array, how) for array in arrays]
 
 
 def read_manifest(path: str | Path, columns: list[str]) -> pd.DataFrame:
@@ -81,17 +85,17 @@ def read_manifest(path: str | Path, columns: list[str]) -> pd.DataFrame:
 class TileWindows:
     """Random `size` x `size` windows of a list of images (pre-training, cherry-picker negatives)."""
 
-    def __init__(self, paths: list[str], size: int, what: str):
+    def __init__(self, paths: list[str], size: int, what: str, dihedral: bool = False):
         if not paths:
             raise ValueError(f"no images for {what}")
-        self.paths, self.size = list(paths), size
+        self.paths, self.size, self.dihedral = list(paths), size, dihedral
 
     @classmethod
-    def from_detect_manifest(cls, path: str | Path, size: int) -> "TileWindows":
+    def from_detect_manifest(cls, path: str | Path, size: int, dihedral: bool = False) -> "TileWindows":
         frame = read_manifest(path, ["image", "split"])
         train = frame[frame["split"] == "train"]
         log.info("%s: %d train tiles of %d", path, len(train), len(frame))
-        return cls(train["image"].tolist(), size, f"{path} (split == train)")
+        return cls(train["image"].tolist(), size, f"{path} (split == train)", dihedral)
 
     def window(self, rng: np.random.Generator) -> np.ndarray:
         """One random window with random flips -> (size, size, 3) uint8."""
@@ -101,7 +105,7 @@ class TileWindows:
         if height < self.size or width < self.size:
             raise ValueError(f"{path}: image {width}x{height} is smaller than the {self.size} px window")
         y0, x0 = int(rng.integers(height - self.size + 1)), int(rng.integers(width - self.size + 1))
-        return random_flip([image[y0 : y0 + self.size, x0 : x0 + self.size]], rng)[0]
+        return random_flip([image[y0 : y0 + self.size, x0 : x0 + self.size]], rng, self.dihedral)[0]
 
     def batch(self, rng: np.random.Generator, n: int) -> torch.Tensor:
         """(n, 3, size, size) float32 in [-1, 1]."""
@@ -127,7 +131,8 @@ def bank_crop_size(manifest: str | Path) -> int:
 class PlaneBank:
     """Bank crops with their size class and, for conditioned models, their condition map."""
 
-    def __init__(self, manifest: str | Path, size: int, condition: str = "none", balance: bool = False):
+    def __init__(self, manifest: str | Path, size: int, condition: str = "none", balance: bool = False,
+                 dihedral: bool = False):
         # The grid of a conditioned model uses the bank's stored maps (fixed-threshold edges).
         map_column = {"canny": "edges", "mask": "mask"}.get(condition)
         columns = ["image", "size_class"] + ([map_column] if map_column else [])
@@ -139,6 +144,7 @@ class PlaneBank:
             if frame.empty:
                 raise ValueError(f"{manifest}: every mask is flagged; nothing to train the mask model on")
         self.manifest, self.size, self.condition = str(manifest), size, condition
+        self.dihedral = dihedral
         self.images = frame["image"].tolist()
         self.maps = frame[map_column].tolist() if map_column else []
         self.size_classes = frame["size_class"].to_numpy(dtype=np.int64)
@@ -161,8 +167,8 @@ class PlaneBank:
         elif self.condition == "mask":
             cond = read_map(self.maps[index])
         else:
-            return random_flip([image], rng)[0], None
-        image, cond = random_flip([image, cond], rng)
+            return random_flip([image], rng, self.dihedral)[0], None
+        image, cond = random_flip([image, cond], rng, self.dihedral)
         return image, cond
 
     def batch(

@@ -37,6 +37,7 @@ class LoopSettings:
     accumulation: int = 1
     ema: float | None = None
     checkpoint_every: int = 100
+    warmup: int = 0  # steps of linear learning-rate warm-up from lr / warmup to lr (0: none)
 
 
 @dataclasses.dataclass
@@ -116,6 +117,9 @@ def train(model: nn.Module, parameters: list[nn.Parameter], batch_fn: BatchFn, l
     model.train()
     bar = tqdm(total=settings.iterations, initial=step, file=sys.stderr, mininterval=10, desc="train")
     while step < settings.iterations:
+        if settings.warmup:  # a function of the step alone, so a resumed run continues it exactly
+            for group in optimizer.param_groups:
+                group["lr"] = settings.lr * min(1.0, (step + 1) / settings.warmup)
         totals: dict[str, float] = {}
         for _ in range(settings.accumulation):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):

@@ -41,15 +41,19 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: int = MAX_
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm(32, C), eps 1e-5, affine, computed in float32 (float64 stays float64).
 
+    `groups` (default 32, as every released ADM model) is lowered by the small demo presets: with
+    32 groups on 32 channels each group is one channel, the norm is an instance norm, and the
+    network cannot see the mean colour of its input (see presets.py, demo32).
+
     Half-precision inputs are normalised in float32 and cast back, as in the released models.
     """
 
-    def __init__(self, num_channels: int):
-        if num_channels % GROUPNORM_GROUPS:
+    def __init__(self, num_channels: int, groups: int = GROUPNORM_GROUPS):
+        if num_channels % groups:
             raise ValueError(
-                f"GroupNorm32 needs a channel count divisible by {GROUPNORM_GROUPS}, got {num_channels}"
+                f"GroupNorm32 needs a channel count divisible by {groups} groups, got {num_channels}"
             )
-        super().__init__(GROUPNORM_GROUPS, num_channels)
+        super().__init__(groups, num_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         compute = torch.float64 if x.dtype == torch.float64 else torch.float32

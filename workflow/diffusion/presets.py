@@ -29,13 +29,17 @@ _UNET = {
     # Attention at 16 px (32 ch, 2 heads), 8 px and the middle (64 ch, 4 heads). 32 channels (not 64)
     # at 16 px keeps the full-resolution up block cheap: 19 GFLOP per training step at batch 16
     # instead of 33 with channel_mult (1, 2, 2) (see bench/finetune.py and the module docstring).
+    # norm_groups 8, not ADM's 32: with 32 groups on 32 channels every GroupNorm is an instance
+    # norm, which erases the mean of each feature map; the network then cannot see (or predict)
+    # the mean colour of x_t, and every sample keeps the random mean of its starting noise, which
+    # sampling amplifies into a flat saturated colour.
     "demo32": dict(image_size=PRESET_IMAGE_SIZES["demo32"], model_channels=32, out_channels=6, num_res_blocks=1,
                    attention_resolutions=(2, 4), channel_mult=(1, 1, 2), num_classes=None,
-                   num_heads=1, num_head_channels=16, **_FAMILY),
+                   num_heads=1, num_head_channels=16, norm_groups=8, **_FAMILY),
     # The same at 64 px: attention at 16 and 8 px; 73 GFLOP per step at batch 16.
     "demo64": dict(image_size=PRESET_IMAGE_SIZES["demo64"], model_channels=32, out_channels=6, num_res_blocks=1,
                    attention_resolutions=(4, 8), channel_mult=(1, 1, 2, 2), num_classes=None,
-                   num_heads=1, num_head_channels=16, **_FAMILY),
+                   num_heads=1, num_head_channels=16, norm_groups=8, **_FAMILY),
 }
 
 _CLASSIFIER = {
@@ -46,10 +50,10 @@ _CLASSIFIER = {
     # The encoder halves of the demo U-Nets.
     "demo32": dict(image_size=PRESET_IMAGE_SIZES["demo32"], model_channels=32, out_channels=11, num_res_blocks=1,
                    attention_resolutions=(2, 4), channel_mult=(1, 1, 2), num_heads=1,
-                   num_head_channels=16, pool="attention", **_FAMILY),
+                   num_head_channels=16, pool="attention", norm_groups=8, **_FAMILY),
     "demo64": dict(image_size=PRESET_IMAGE_SIZES["demo64"], model_channels=32, out_channels=11, num_res_blocks=1,
                    attention_resolutions=(4, 8), channel_mult=(1, 1, 2, 2), num_heads=1,
-                   num_head_channels=16, pool="attention", **_FAMILY),
+                   num_head_channels=16, pool="attention", norm_groups=8, **_FAMILY),
 }
 
 # The presets `diffusion.preset` may name.

@@ -45,6 +45,8 @@ class StageSettings:
     sample_steps: int
     mode: str | None = None  # finetune only: full | attention | attention_adapter
     oversample_small: bool = False  # finetune only
+    warmup: int = 0  # steps of linear learning-rate warm-up (0: none)
+    dihedral: bool = False  # also random 90-degree rotations (transposes) besides the flips
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +149,10 @@ def make_batches(settings: TrainSettings, args: argparse.Namespace, size: int):
     sample grid (the bank's stored maps) or None."""
     n = settings.stage.batch_size
     if args.stage == "pretrain":
-        tiles = TileWindows.from_detect_manifest(args.tiles, size)
+        tiles = TileWindows.from_detect_manifest(args.tiles, size, dihedral=settings.stage.dihedral)
         return (lambda rng: (tiles.batch(rng, n), None)), None
-    bank = PlaneBank(args.bank, size, settings.condition, balance=settings.stage.oversample_small)
+    bank = PlaneBank(args.bank, size, settings.condition, balance=settings.stage.oversample_small,
+                     dihedral=settings.stage.dihedral)
     log.info("%s: %d crops, condition %s", args.bank, len(bank), settings.condition)
     grid_cond = None
     if settings.condition != "none":
@@ -172,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
     d = gaussian.make_diffusion(settings.schedule, settings.steps)
     stage = settings.stage
     loop_settings = loop.LoopSettings(
-        stage.iterations, stage.lr, stage.accumulation, stage.ema, stage.checkpoint_every
+        stage.iterations, stage.lr, stage.accumulation, stage.ema, stage.checkpoint_every, stage.warmup
     )
     loss_fn = make_loss_fn(d, settings.vlb_weight, device)
     result = loop.train(model, parameters, batch_fn, loss_fn, loop_settings, config, settings.seed,

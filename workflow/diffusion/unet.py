@@ -42,12 +42,12 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, emb_channels: int, dropout: float, out_channels: int | None = None,
                  use_scale_shift_norm: bool = False, up: bool = False, down: bool = False,
-                 use_checkpoint: bool = False):
+                 use_checkpoint: bool = False, norm_groups: int = 32):
         super().__init__()
         out_channels = out_channels or channels
         self.use_scale_shift_norm = use_scale_shift_norm
         self.use_checkpoint = use_checkpoint
-        self.in_layers = nn.Sequential(GroupNorm32(channels), nn.SiLU(), conv3x3(channels, out_channels))
+        self.in_layers = nn.Sequential(GroupNorm32(channels, norm_groups), nn.SiLU(), conv3x3(channels, out_channels))
         self.updown = up or down
         if up:
             self.h_upd, self.x_upd = Upsample(channels, False), Upsample(channels, False)
@@ -58,7 +58,7 @@ class ResBlock(nn.Module):
         emb_out = 2 * out_channels if use_scale_shift_norm else out_channels
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, emb_out))
         self.out_layers = nn.Sequential(
-            GroupNorm32(out_channels), nn.SiLU(), nn.Dropout(p=dropout),
+            GroupNorm32(out_channels, norm_groups), nn.SiLU(), nn.Dropout(p=dropout),
             zero_module(conv3x3(out_channels, out_channels)),
         )
         if out_channels == channels:
@@ -96,7 +96,7 @@ class AttentionBlock(nn.Module):
     """
 
     def __init__(self, channels: int, num_heads: int = 1, num_head_channels: int = -1,
-                 use_new_attention_order: bool = False, use_checkpoint: bool = False):
+                 use_new_attention_order: bool = False, use_checkpoint: bool = False, norm_groups: int = 32):
         super().__init__()
         self.channels = channels
         if num_head_channels == -1:
@@ -107,7 +107,7 @@ class AttentionBlock(nn.Module):
             self.num_heads = channels // num_head_channels
         self.legacy_order = not use_new_attention_order
         self.use_checkpoint = use_checkpoint
-        self.norm = GroupNorm32(channels)
+        self.norm = GroupNorm32(channels, norm_groups)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.proj_out = zero_module(nn.Conv1d(channels, channels, 1))
 
@@ -162,14 +162,15 @@ class BlockFactory:
     use_new_attention_order: bool
     resblock_updown: bool
     conv_resample: bool
+    norm_groups: int = 32
 
     def res(self, channels: int, out_channels: int | None = None, up: bool = False, down: bool = False):
         return ResBlock(channels, self.emb_channels, self.dropout, out_channels, self.use_scale_shift_norm,
-                        up=up, down=down, use_checkpoint=self.use_checkpoint)
+                        up=up, down=down, use_checkpoint=self.use_checkpoint, norm_groups=self.norm_groups)
 
     def attention(self, channels: int, num_heads: int) -> AttentionBlock:
         return AttentionBlock(channels, num_heads, self.num_head_channels, self.use_new_attention_order,
-                              self.use_checkpoint)
+                              self.use_checkpoint, self.norm_groups)
 
     def down(self, channels: int) -> nn.Module:
         return self.res(channels, down=True) if self.resblock_updown else Downsample(channels, self.conv_resample)
@@ -245,7 +246,8 @@ class UNetModel(nn.Module):
                  num_classes: int | None = None, use_checkpoint: bool = False, use_fp16: bool = False,
                  num_heads: int = 1, num_head_channels: int = -1, num_heads_upsample: int = -1,
                  use_scale_shift_norm: bool = False, resblock_updown: bool = False,
-                 use_new_attention_order: bool = False, condition: str = "none", time_adapter: bool = False):
+                 use_new_attention_order: bool = False, condition: str = "none", time_adapter: bool = False,
+                 norm_groups: int = 32):
         super().__init__()
         check_family_kwargs(dims, use_fp16, num_classes)
         if condition not in CONDITIONS:
@@ -253,7 +255,7 @@ class UNetModel(nn.Module):
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.model_channels, self.time_embed_dim = model_channels, 4 * model_channels
         make = BlockFactory(self.time_embed_dim, dropout, use_scale_shift_norm, use_checkpoint, num_head_channels,
-                            use_new_attention_order, resblock_updown, conv_resample)
+                            use_new_attention_order, resblock_updown, conv_resample, norm_groups)
         attention_ds = set(attention_resolutions)
         heads_up = num_heads if num_heads_upsample == -1 else num_heads_upsample
         self.time_embed = time_embedding_mlp(model_channels)
@@ -262,7 +264,7 @@ class UNetModel(nn.Module):
         self.middle_block = middle_block(make, ch, num_heads)
         self.output_blocks, ch = decoder_blocks(make, ch, ds, skips, model_channels, channel_mult,
                                                 num_res_blocks, attention_ds, heads_up)
-        self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(), zero_module(conv3x3(ch, out_channels)))
+        self.out = nn.Sequential(GroupNorm32(ch, norm_groups), nn.SiLU(), zero_module(conv3x3(ch, out_channels)))
         self.adapter: nn.Module | None = None
         self.cond_encoder: nn.Module | None = None
         self.condition = "none"
