@@ -147,10 +147,18 @@ def _workdir_relative(path):
 # experiment reruns its own dataset and trainings only.
 
 REPORT_FILES = ["ap.csv", "summary.csv", "ap_bars.png", "sweeps.png"]
+QUALITY_FILES = [
+    "synthetic_quality.csv",
+    "synthetic_quality_images.csv",
+    "synthetic_quality.png",
+]
 
 
 def get_report_outputs():
-    return [f"results/report/{name}" for name in REPORT_FILES]
+    """The AP tables and plots, and the synthetic-quality tables, figure and judged sheets."""
+    files = REPORT_FILES + QUALITY_FILES
+    files += [f"judged_{name}.png" for name in config["inpaint"]["sets"]]
+    return [f"results/report/{name}" for name in files]
 
 
 def get_dataset_settings(experiment):
@@ -330,3 +338,27 @@ def get_inpaint_chunks(wildcards):
     """The chunk folders of set `wildcards.set`."""
     chunks = range(config["inpaint"]["chunks"])
     return [f"results/inpaint/{wildcards.set}/chunk{i}" for i in chunks]
+
+
+# --- Synthetic quality ------------------------------------------------------------------------
+
+
+def get_judge_experiment():
+    """The experiment whose trainings judge the synthetic planes: the first of kind baseline."""
+    runs = config["experiments"]["runs"]
+    return next(name for name, run in runs.items() if run["kind"] == "baseline")
+
+
+def get_judges():
+    """The baseline training folders (first seed) of every arch."""
+    seed = config["detect"]["seeds"][0]
+    return [
+        f"results/detect/{arch}/{get_judge_experiment()}/seed{seed}"
+        for arch in config["detect"]["archs"]
+    ]
+
+
+def get_quality_settings():
+    """--settings of workflow.report.quality."""
+    classes = {k: config["classes"][k] for k in ("names", "target")}
+    return json.dumps({"classes": classes}, sort_keys=True)

@@ -44,3 +44,48 @@ rule detect_report:
     shell:
         "python -m workflow.report.tables --settings {params.settings:q} --metrics {input.metrics}"
         " --out results/report > {log} 2>&1"
+
+
+rule synthetic_quality:
+    input:
+        sets=expand("results/inpaint/{set}/manifest.csv", set=get_inpaint_sets()),
+        judges=[f"{folder}/metrics.json" for folder in get_judges()],
+        weights=[f"{folder}/weights/best.pt" for folder in get_judges()],
+        tiles="results/tiles/detect/manifest.csv",
+        cherry_picker="results/diffusion/cherry_picker/model.pt",
+        code=get_code("workflow.report.quality"),
+    output:
+        table=report(
+            "results/report/synthetic_quality.csv",
+            caption="../docs/report/synthetic_quality.rst",
+            category="Synthetic quality",
+        ),
+        images="results/report/synthetic_quality_images.csv",
+        figure=report(
+            "results/report/synthetic_quality.png",
+            caption="../docs/report/synthetic_quality.rst",
+            category="Synthetic quality",
+        ),
+        sheets=[
+            report(
+                f"results/report/judged_{name}.png",
+                caption="../docs/report/judged.rst",
+                category="Synthetic quality",
+            )
+            for name in get_inpaint_sets()
+        ],
+    log:
+        "results/logs/report/synthetic_quality.log",
+    conda:
+        "../envs/detect.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        settings=get_quality_settings(),
+        judges=get_judges(),
+    shell:
+        "python -m workflow.report.quality --settings {params.settings:q} --sets {input.sets}"
+        " --judges {params.judges} --detect-tiles {input.tiles}"
+        " --cherry-picker {input.cherry_picker} --config-dir results/detect/ultralytics"
+        " --out results/report > {log} 2>&1"

@@ -135,6 +135,9 @@ def _check_data(data: Mapping[str, Any]) -> None:
 
 def _check_experiments(config: Mapping[str, Any]) -> None:
     sets = config["inpaint"]["sets"]
+    if not any(run["kind"] == "baseline" for run in config["experiments"]["runs"].values()):
+        raise ValueError("config key 'experiments.runs': no run of kind baseline; it is the reference "
+                         "of the AP tables and its first seed judges the synthetic planes")
     for name, run in config["experiments"]["runs"].items():
         if run.get("set") is not None:
             check_member(f"experiments.runs.{name}.set", run["set"], sets, "inpaint.sets")

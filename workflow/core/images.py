@@ -79,3 +79,11 @@ def grid(
                 FONT, FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA,
             )  # fmt: skip
     return sheet
+
+
+def draw_box(image: np.ndarray, box, color=(255, 0, 0)) -> np.ndarray:
+    """(H, W, 3) uint8 copy with the pixel box `xmin, ymin, xmax, ymax` (max exclusive) outlined."""
+    out = image.copy()
+    xmin, ymin, xmax, ymax = (int(round(float(v))) for v in box)
+    cv2.rectangle(out, (xmin, ymin), (xmax - 1, ymax - 1), color, 1)
+    return out

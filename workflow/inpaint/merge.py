@@ -10,11 +10,10 @@ import argparse
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from workflow.core.images import grid
+from workflow.core.images import draw_box, grid
 from workflow.core.io import read_png, write_csv, write_png
 from workflow.core.logs import setup_logging
 
@@ -37,20 +36,12 @@ def merge_chunks(chunks: list[str]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def draw_box(image: np.ndarray, row) -> np.ndarray:
-    """(H, W, 3) uint8 copy with the placed box (max exclusive) outlined."""
-    out = image.copy()
-    xmax, ymax = int(row.xmax) - 1, int(row.ymax) - 1
-    cv2.rectangle(out, (int(row.xmin), int(row.ymin)), (xmax, ymax), BOX_COLOR, 1)
-    return out
-
-
 def sheet(table: pd.DataFrame, max_images: int) -> np.ndarray:
     """Triples before | after | after with box for the first `max_images` rows, 4 per row."""
     cells, captions = [], []
     for row in table.head(max_images).itertuples():
         after = read_png(row.image)
-        cells += [read_png(row.background), after, draw_box(after, row)]
+        cells += [read_png(row.background), after, draw_box(after, (row.xmin, row.ymin, row.xmax, row.ymax), BOX_COLOR)]
         captions += [f"{row.tile_id}", f"s{row.size_class} {row.score:.2f}", f"{row.crop_id}"]
     scale = max(1, 256 // cells[0].shape[0])
     return grid(cells, captions, columns=12, scale=scale)

@@ -1,0 +1,285 @@
+"""Synthetic quality: does a detector trained on real data only see a plane where one was inpainted?
+
+    python -m workflow.report.quality --settings JSON --sets results/inpaint/*/manifest.csv
+        --judges results/detect/{arch}/baseline/seed0 ... --detect-tiles results/tiles/detect/manifest.csv
+        --cherry-picker results/diffusion/cherry_picker/model.pt --out results/report
+
+The judge of an architecture is its `baseline` training (real images only) of the first seed. A
+synthetic plane is *found* when a plane prediction with a confidence of at least the judge's
+best-F1 plane confidence (its metrics.json) overlaps the plane's label box at IoU >= 0.5; the same
+rule on every plane of the real test tiles gives the ceiling. Per image: found, best IoU (over the
+predictions at or above that confidence), the confidence of that prediction, and the
+cherry-picker's P(plane) of the model-size window that was inpainted.
+
+Writes `synthetic_quality.csv` (per set and arch: found rate with a 95 % Wilson interval, mean IoU
+of the found planes, cherry-picker quartiles, the real-plane ceiling), `synthetic_quality_images.csv`
+(per image and arch), `synthetic_quality.png`, and `judged_<set>.png` contact sheets (green box:
+found, red: missed, with the IoU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from workflow.core import io
+from workflow.core.device import pick_device
+from workflow.core.images import draw_box, grid
+from workflow.core.labels import ClassSettings, read_yolo
+from workflow.core.logs import setup_logging
+from workflow.core.settings import read_settings
+from workflow.core.tensors import to_tensor
+
+log = logging.getLogger(__name__)
+
+IOU_FOUND = 0.5
+FOUND, MISSED = (0, 200, 0), (230, 0, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class QualitySettings:
+    classes: ClassSettings
+    contact_sheet_images: int = 16
+    batch: int = 32  # images per prediction batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Judge:
+    """A detector trained on real images only, and the confidence at which it is read."""
+
+    arch: str
+    weights: Path
+    confidence: float  # its best-F1 plane confidence on the test split
+    imgsz: int
+
+
+def wilson_interval(found: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion found / n (nan, nan when n is 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+    p = found / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def box_iou(box, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one pixel box with each of (N, 4) boxes -> (N,)."""
+    from torchvision.ops import box_iou as iou
+
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    return iou(torch.as_tensor([list(map(float, box))], dtype=torch.float64), boxes)[0].numpy()
+
+
+def match_plane(box, pred_boxes: np.ndarray, pred_confidences: np.ndarray, threshold: float):
+    """(found, best IoU, its confidence) of one labelled plane among plane predictions.
+
+    Only predictions with confidence >= threshold count; found when the best of them overlaps the
+    box at IoU >= 0.5 (both edges included). No such prediction: (False, 0.0, nan).
+    """
+    keep = np.asarray(pred_confidences, dtype=np.float64) >= threshold
+    if not keep.any():
+        return False, 0.0, math.nan
+    ious = box_iou(box, np.asarray(pred_boxes)[keep])
+    best = int(np.argmax(ious))
+    return bool(ious[best] >= IOU_FOUND), float(ious[best]), float(np.asarray(pred_confidences)[keep][best])
+
+
+def load_judge(folder: Path) -> Judge:
+    """The judge of a baseline training folder (weights/best.pt and metrics.json)."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    if metrics.get("experiment") != "baseline":
+        raise ValueError(f"{folder}: the judge must be a baseline training, got {metrics.get('experiment')!r}")
+    return Judge(metrics["arch"], folder / "weights" / "best.pt", float(metrics["confidence"]),
+                 int(metrics["settings"]["imgsz"]))
+
+
+def predict(judge: Judge, images: list[str], target_id: int, batch: int, device: str):
+    """Plane predictions of every image -> list of ((N, 4) pixel boxes, (N,) confidences)."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(judge.weights))
+    found = []
+    for start in range(0, len(images), batch):
+        results = model.predict(images[start:start + batch], imgsz=judge.imgsz, conf=0.001,
+                                device=device, verbose=False)
+        for result in results:
+            boxes = result.boxes
+            plane = boxes.cls.cpu().numpy().astype(int) == target_id
+            found.append((boxes.xyxy.cpu().numpy()[plane], boxes.conf.cpu().numpy()[plane]))
+    return found
+
+
+def picker_scores(picker, size: int, table: pd.DataFrame, device) -> np.ndarray:
+    """The cherry-picker's P(plane) of each image's inpainted `size` px window (window_x, window_y)."""
+    windows = []
+    for row in table.itertuples():
+        image = io.read_png(row.image)
+        windows.append(image[row.window_y:row.window_y + size, row.window_x:row.window_x + size])
+    with torch.no_grad():
+        return np.concatenate([picker.plane_probability(to_tensor(windows[i:i + 64], device)).cpu().numpy()
+                               for i in range(0, len(windows), 64)]) if windows else np.zeros(0)
+
+
+def judge_synthetic(judge: Judge, table: pd.DataFrame, predictions) -> pd.DataFrame:
+    """Per synthetic image: found, best IoU and confidence of its inpainted plane."""
+    rows = []
+    for row, (boxes, confidences) in zip(table.itertuples(), predictions):
+        found, iou, confidence = match_plane((row.xmin, row.ymin, row.xmax, row.ymax), boxes,
+                                             confidences, judge.confidence)
+        rows.append(dict(found=found, iou=iou, confidence=confidence))
+    return pd.DataFrame(rows, index=table.index)
+
+
+def real_test_planes(manifest: str | Path, target_id: int) -> tuple[list[str], list[np.ndarray]]:
+    """Test tiles holding the target and, per tile, its target boxes in pixels."""
+    tiles = pd.read_csv(manifest)
+    tiles = tiles[tiles["split"] == "test"]
+    images, boxes = [], []
+    for tile in tiles.itertuples():
+        class_ids, tile_boxes = read_yolo(tile.labels, int(tile.size))
+        if (class_ids == target_id).any():
+            images.append(tile.image)
+            boxes.append(tile_boxes[class_ids == target_id])
+    return images, boxes
+
+
+def ceiling(judge: Judge, boxes: list[np.ndarray], predictions) -> tuple[int, int]:
+    """(found, planes) over the real test planes, by the same rule."""
+    found = n = 0
+    for tile_boxes, (pred_boxes, confidences) in zip(boxes, predictions):
+        for box in tile_boxes:
+            n += 1
+            found += match_plane(box, pred_boxes, confidences, judge.confidence)[0]
+    return found, n
+
+
+def summarise(images: pd.DataFrame, real: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Per set and arch: the found rate and its interval, IoU of the found, picker quartiles,
+    and the real-plane ceiling of the same judge."""
+    rows = []
+    for (name, arch), group in images.groupby(["set", "arch"], sort=True):
+        n, found = len(group), int(group["found"].sum())
+        low, high = wilson_interval(found, n)
+        real_found, real_n = real[arch]
+        real_low, real_high = wilson_interval(real_found, real_n)
+        q1, median, q3 = np.quantile(group["picker_score"], [0.25, 0.5, 0.75])
+        rows.append(dict(set=name, arch=arch, images=n, found=found, found_rate=found / n,
+                         found_low=low, found_high=high,
+                         mean_iou_found=group.loc[group["found"], "iou"].mean() if found else math.nan,
+                         picker_q1=q1, picker_median=median, picker_q3=q3,
+                         real_planes=real_n, real_found=real_found,
+                         real_rate=real_found / real_n if real_n else math.nan,
+                         real_low=real_low, real_high=real_high))
+    return pd.DataFrame(rows)
+
+
+def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
+    """Found rate per set and judge (95 % Wilson bars, the real ceiling as a dashed line) and the
+    cherry-picker scores per set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets, archs = sorted(summary["set"].unique()), sorted(summary["arch"].unique())
+    width = 0.8 / len(archs)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for k, arch in enumerate(archs):
+        rows = summary[summary["arch"] == arch].set_index("set").reindex(sets)
+        x = np.arange(len(sets)) + (k - (len(archs) - 1) / 2) * width
+        err = [rows["found_rate"] - rows["found_low"], rows["found_high"] - rows["found_rate"]]
+        bars = ax.bar(x, rows["found_rate"], width, yerr=err, capsize=3, label=f"judge {arch}")
+        ax.hlines(rows["real_rate"], x - width / 2, x + width / 2, colors=bars.patches[0].get_facecolor(),
+                  linestyles="dashed")
+    ax.set_xticks(np.arange(len(sets)), sets)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("found rate (IoU >= 0.5 at best-F1 confidence)")
+    ax.set_title("synthetic planes found; dashed: real test planes")
+    ax.legend(fontsize=8)
+    first = images[images["arch"] == archs[0]]
+    bx.boxplot([first.loc[first["set"] == s, "picker_score"] for s in sets], tick_labels=sets)
+    bx.set_ylim(0, 1.05)
+    bx.set_ylabel("cherry-picker P(plane)")
+    bx.set_title("cherry-picker score of the inpainted window")
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def judged_sheet(images: pd.DataFrame, n: int) -> np.ndarray:
+    """The first n images of a set, the plane's box green when found, red when missed; caption:
+    'found' or 'miss' and the best IoU of the judge."""
+    cells, captions = [], []
+    for row in images.head(n).itertuples():
+        image = io.read_png(row.image)
+        cells.append(draw_box(image, (row.xmin, row.ymin, row.xmax, row.ymax), FOUND if row.found else MISSED))
+        captions.append(f"{'found' if row.found else 'miss'} {row.iou:.2f}")
+    return grid(cells, captions, columns=8, scale=max(1, 192 // cells[0].shape[0]))
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", required=True, help="JSON: classes, contact_sheet_images, batch")
+    parser.add_argument("--sets", nargs="+", required=True, help="results/inpaint/{set}/manifest.csv")
+    parser.add_argument("--judges", nargs="+", required=True, type=Path,
+                        help="baseline training folders, one per arch")
+    parser.add_argument("--detect-tiles", required=True, help="results/tiles/detect/manifest.csv")
+    parser.add_argument("--cherry-picker", required=True, help="results/diffusion/cherry_picker/model.pt")
+    parser.add_argument("--config-dir", required=True, type=Path, help="YOLO_CONFIG_DIR")
+    parser.add_argument("--out", required=True, type=Path, help="results/report")
+    args = parser.parse_args(argv)
+    settings = read_settings(args.settings, QualitySettings)
+    from workflow.detect.train import disable_label_cache, offline_environment
+    from workflow.diffusion.checkpoint import load_model
+
+    offline_environment(args.config_dir)
+    disable_label_cache()
+    device = pick_device("auto")
+    target_id = settings.classes.target_id
+    picker, picker_spec = load_model(args.cherry_picker, device)
+    sets = {Path(path).parent.name: pd.read_csv(path) for path in args.sets}
+    for name, table in sets.items():
+        table["set"] = name
+        table["picker_score"] = picker_scores(picker, picker_spec.image_size, table, device)
+    test_images, test_boxes = real_test_planes(args.detect_tiles, target_id)
+    frames, real = [], {}
+    for judge in map(load_judge, args.judges):
+        real[judge.arch] = ceiling(judge, test_boxes, predict(judge, test_images, target_id,
+                                                              settings.batch, device))
+        for name, table in sets.items():
+            predictions = predict(judge, table["image"].tolist(), target_id, settings.batch, device)
+            judged = judge_synthetic(judge, table, predictions)
+            frames.append(pd.concat([table, judged], axis=1).assign(arch=judge.arch,
+                                                                     judge_confidence=judge.confidence))
+        log.info("judge %s (confidence %.3f): real test planes found %d of %d", judge.arch,
+                 judge.confidence, *real[judge.arch])
+    images = pd.concat(frames, ignore_index=True)
+    columns = ["set", "arch", "image", "index", "crop_id", "xmin", "ymin", "xmax", "ymax", "found", "iou",
+               "confidence", "judge_confidence", "picker_score"]
+    summary = summarise(images, real)
+    io.write_csv(args.out / "synthetic_quality_images.csv", images[columns])
+    io.write_csv(args.out / "synthetic_quality.csv", summary)
+    plot(summary, images, args.out / "synthetic_quality.png")
+    first = sorted(real)[0]
+    for name in sets:
+        judged = images[(images["set"] == name) & (images["arch"] == first)]
+        io.write_png(args.out / f"judged_{name}.png", judged_sheet(judged, settings.contact_sheet_images))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        log.info("synthetic quality:\n%s", summary)
+
+
+if __name__ == "__main__":
+    main()
