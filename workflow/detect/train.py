@@ -95,8 +95,11 @@ def disable_label_cache() -> None:
     def no_cache(path):
         raise FileNotFoundError(f"label cache {path} is not used")
 
+    def keep_in_memory(prefix, path, x, version):
+        x["version"] = version  # what the labels loader expects of a cache, written or not
+
     dataset.load_dataset_cache_file = no_cache
-    dataset.save_dataset_cache_file = lambda prefix, path, x, version: None
+    dataset.save_dataset_cache_file = keep_in_memory
 
 
 def offline_environment(config_dir: str | os.PathLike) -> Path:
