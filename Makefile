@@ -9,7 +9,7 @@ CORES ?= 2
 GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 GPU_JOBS ?= $(if $(filter-out 0,$(GPUS)),$(GPUS),$(CORES))
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint clean demo-weights
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ demo: install
 test: install
 	bash tests/system_deps.sh
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
+
+# The demo's base U-Net and detector weights under resources/demo_weights/, made by the
+# workflow's own rules on separately generated scenes (tools/demo_weights.py).
+demo-weights: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python tools/demo_weights.py --cores $(CORES)
 
 lint: install
 	$(BIN)/snakefmt --check Snakefile rules/

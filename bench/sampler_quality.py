@@ -1,0 +1,127 @@
+"""Sampler quality against cost, on the demo's own models (run after `make demo`).
+
+    python bench/sampler_quality.py [--set tarmac_canny] [--images 48] [--respacing 25]
+
+Inpaints the same placements of one synthetic set (the set's own plan: same tiles, bank planes,
+flips and windows) with several sampler settings: RePaint at a fixed respacing with several
+jump_length x jump_n_sample (no jumps included), and the `fast` sampler (DDIM) at several
+respacings. Each result is judged as the synthetic-quality stage does (the yolov8n baseline
+training of the first seed, workflow.report.quality). Prints per setting: network evaluations
+per image, seconds per image (wall, this machine), found rate with its 95 % Wilson interval and
+the cherry-picker median; then the cheapest setting whose found rate lies within the interval of
+the most expensive one, and the ratio of their evaluations (goal: at least 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from workflow.core.io import read_png, write_png
+from workflow.core.settings import from_dict
+from workflow.detect.train import disable_label_cache, offline_environment
+from workflow.diffusion.checkpoint import load_model
+from workflow.inpaint import placement as pl
+from workflow.inpaint import run
+from workflow.inpaint.repaint import Sampler
+from workflow.inpaint.settings import InpaintSettings
+from workflow.inpaint.timetable import count_evaluations
+from workflow.report.quality import (
+    judge_synthetic,
+    load_judge,
+    picker_scores,
+    predict,
+    wilson_interval,
+)
+
+REPAINT = [(1, 1), (5, 2), (5, 5), (10, 5), (10, 10)]  # (jump_length, jump_n_sample)
+FAST = [5, 10, 20, 50]  # DDIM respacings
+
+
+def settings_of(base: InpaintSettings, sampler: Sampler) -> InpaintSettings:
+    if sampler.step == "ddpm":
+        return dataclasses.replace(base, sampler="repaint", respacing=sampler.respacing,
+                                   jump_length=sampler.jump_length, jump_n_sample=sampler.jump_n_sample)
+    fast = dataclasses.replace(base.fast, respacing=sampler.respacing, jump_length=1, jump_n_sample=1)
+    return dataclasses.replace(base, sampler="fast", fast=fast)
+
+
+def evaluations(sampler: Sampler) -> int:
+    return count_evaluations(sampler.respacing, sampler.jump_length, sampler.jump_n_sample)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", default="tarmac_canny")
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--respacing", type=int, default=25, help="t_T of the RePaint settings")
+    parser.add_argument("--judge", default="results/detect/yolov8n/baseline/seed0")
+    parser.add_argument("--config", default="config/config.yaml", help="the config the demo ran with")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    cfg = yaml.safe_load(Path(args.config).read_text())
+    inpaint = from_dict(InpaintSettings, cfg["inpaint"], "inpaint")
+    spec = inpaint.sets[args.set]
+    inpaint = dataclasses.replace(inpaint, chunks=1, sets={args.set: dataclasses.replace(spec, images=args.images,
+                                                                                          candidates=1)})
+    files = argparse.Namespace(
+        set=args.set, chunk=0, bank="results/bank/manifest.csv", background="results/tiles/background/manifest.csv",
+        model=f"results/diffusion/models/{spec.model}/model.pt",
+        classifier="results/diffusion/size_classifier/model.pt", cherry_picker=None)
+    device = "cpu"
+    offline_environment("results/detect/ultralytics")
+    disable_label_cache()
+    judge = load_judge(Path(args.judge))
+    picker, picker_spec = load_model("results/diffusion/cherry_picker/model.pt", device)
+    target_id = cfg["classes"]["names"].index(cfg["classes"]["target"])
+    samplers = [Sampler(args.respacing, r, j, "ddpm") for r, j in REPAINT] + [Sampler(n, 1, 1, "ddim") for n in FAST]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for sampler in samplers:
+            s = settings_of(inpaint, sampler)
+            nets = run.load_networks(files, s, s.sets[args.set], device)
+            _, placements = run.plan_chunk(files, s, nets.window)
+            windows = [pl.window_inputs(p, s.mask_dilation, nets.condition) for p in placements]
+            inputs = [(*w, p.size_class) for w, p in zip(windows, placements)]
+            started = time.perf_counter()
+            best = run.best_candidates(files, s, nets, inputs, device)
+            seconds = (time.perf_counter() - started) / len(placements)
+            name = f"{s.sampler}_{sampler.respacing}_{sampler.jump_length}_{sampler.jump_n_sample}"
+            records = []
+            for i, (p, w, (image, _, _)) in enumerate(zip(placements, windows, best)):
+                path = Path(tmp) / name / "images" / f"{i:04d}.png"
+                write_png(path, pl.paste(read_png(p.background), image, w[1], p.x, p.y))
+                records.append(dict(image=str(path), xmin=p.box[0], ymin=p.box[1], xmax=p.box[2], ymax=p.box[3],
+                                    window_x=p.x, window_y=p.y))
+            table = pd.DataFrame(records)
+            judged = judge_synthetic(judge, table, predict(judge, table["image"].tolist(), target_id, 32, device))
+            scores = picker_scores(picker, picker_spec.image_size, table, device)
+            found = int(judged["found"].sum())
+            low, high = wilson_interval(found, len(table))
+            rows.append(dict(setting=name, evaluations=evaluations(sampler), seconds_per_image=round(seconds, 3),
+                             found=found, images=len(table), found_rate=found / len(table), low=low, high=high,
+                             picker_median=float(np.median(scores))))
+            print(rows[-1], flush=True)
+    frame = pd.DataFrame(rows).sort_values("evaluations", kind="stable")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    top = frame.iloc[-1]
+    within = frame[(frame["found_rate"] >= top["low"]) & (frame["found_rate"] <= top["high"])]
+    cheapest = within.iloc[0]
+    print(f"most expensive: {top['setting']} ({top['evaluations']} evaluations, found {top['found_rate']:.3f} "
+          f"[{top['low']:.3f}, {top['high']:.3f}])")
+    print(f"cheapest within its interval: {cheapest['setting']} ({cheapest['evaluations']} evaluations, found "
+          f"{cheapest['found_rate']:.3f}); evaluations ratio {top['evaluations'] / cheapest['evaluations']:.1f} "
+          "(goal >= 5)")
+
+
+if __name__ == "__main__":
+    main()
