@@ -42,8 +42,8 @@ def run_rules(targets: list[str], cores: int) -> None:
     link = WORKDIR / "config"
     if not link.exists():
         link.symlink_to(REPO / "config")
-    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(WORKDIR),
-               "--configfile", *CONFIGS, "--cores", str(cores), "--resources", f"gpu={cores}", *targets]
+    command = ["snakemake", *targets, "--snakefile", str(REPO / "Snakefile"), "--directory", str(WORKDIR),
+               "--cores", str(cores), "--resources", f"gpu={cores}", "--configfile", *CONFIGS]
     subprocess.run(command, cwd=WORKDIR, check=True)
 
 
