@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"  # the venv running the tests
-COPIED = ("Snakefile", "rules", "config", "workflow", "envs", "tests/configs")
+COPIED = ("Snakefile", "rules", "config", "workflow", "envs", "tests/configs", "resources/demo_weights")
 TINY = ("--configfile", "config/config.yaml", "tests/configs/tiny.yaml")
 
 

@@ -53,6 +53,17 @@ CONTRACTS = [
         "image labels tile_id crop_id flip x y xmin ymin xmax ymax size_class seed score",
     ),
     ("results/report/ap.csv", "report.smk", "arch experiment kind seed ap50 ap50_95"),
+    (
+        "results/report/synthetic_quality.csv",
+        "report.smk",
+        "set arch images found found_rate found_low found_high mean_iou_found picker_q1 picker_median"
+        " picker_q3 real_planes real_found real_rate real_low real_high",
+    ),
+    (
+        "results/report/synthetic_quality_images.csv",
+        "report.smk",
+        "set arch image xmin ymin xmax ymax found iou confidence judge_confidence picker_score",
+    ),
 ]
 # Columns holding paths (relative to the working directory) that must exist.
 PATH_COLUMNS = ("image", "image_path", "labels", "mask", "edges")
@@ -122,3 +133,25 @@ def test_trainings_leave_the_tiles_and_inpainting_folders_as_written(tiny_workfl
         assert not later, f"written after {folder / 'manifest.csv'}: {later[:5]}"
     caches = [str(p.relative_to(results)) for p in results.rglob("*.cache")]
     assert not caches, f"label caches written: {caches}"
+
+
+@pytest.mark.slow
+def test_tiny_run_quality_table_judges_every_synthetic_image(tiny_workflow):
+    import pandas as pd
+
+    report = tiny_workflow / "results/report"
+    summary = pd.read_csv(report / "synthetic_quality.csv")
+    images = pd.read_csv(report / "synthetic_quality_images.csv")
+    sets = {p.parent.name: len(pd.read_csv(p)) for p in (tiny_workflow / "results/inpaint").glob("*/manifest.csv")}
+    assert set(summary["set"]) == set(sets) and set(summary["arch"]) == {"yolov8n"}
+    for row in summary.itertuples():
+        assert row.images == sets[row.set] == len(images[(images["set"] == row.set) & (images["arch"] == row.arch)])
+        assert row.found == images.loc[(images["set"] == row.set) & (images["arch"] == row.arch), "found"].sum()
+        assert 0 <= row.found_low <= row.found_rate <= row.found_high <= 1
+        assert row.picker_q1 <= row.picker_median <= row.picker_q3
+        assert 0 <= row.real_found <= row.real_planes and row.real_planes > 0
+    assert images["picker_score"].between(0, 1).all() and images["iou"].between(0, 1).all()
+    metrics = json.loads((tiny_workflow / "results/detect/yolov8n/baseline/seed0/metrics.json").read_text())
+    assert (images["judge_confidence"] == metrics["confidence"]).all()
+    for name in sets:
+        assert (report / f"judged_{name}.png").stat().st_size > 0

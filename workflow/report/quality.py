@@ -70,7 +70,8 @@ def wilson_interval(found: int, n: int, level: float = 0.95) -> tuple[float, flo
     p = found / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # p = 0 and p = 1 give centre -+ half = 0 and 1 exactly, up to rounding
+    return (0.0 if found == 0 else max(0.0, centre - half)), (1.0 if found == n else min(1.0, centre + half))
 
 
 def box_iou(box, boxes: np.ndarray) -> np.ndarray:
@@ -198,7 +199,7 @@ def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
     for k, arch in enumerate(archs):
         rows = summary[summary["arch"] == arch].set_index("set").reindex(sets)
         x = np.arange(len(sets)) + (k - (len(archs) - 1) / 2) * width
-        err = [rows["found_rate"] - rows["found_low"], rows["found_high"] - rows["found_rate"]]
+        err = np.clip([rows["found_rate"] - rows["found_low"], rows["found_high"] - rows["found_rate"]], 0, None)
         bars = ax.bar(x, rows["found_rate"], width, yerr=err, capsize=3, label=f"judge {arch}")
         ax.hlines(rows["real_rate"], x - width / 2, x + width / 2, colors=bars.patches[0].get_facecolor(),
                   linestyles="dashed")
