@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from workflow.core.geometry import dilate
+
 THRESHOLD_MIN = 1
 THRESHOLD_MAX = 255
 
@@ -64,6 +66,5 @@ def edges_near_mask(edges: np.ndarray, mask: np.ndarray, margin: int | None) -> 
     (H, W) uint8 edges, (H, W) bool mask -> (H, W) uint8 0/255."""
     if margin is None:
         return edges
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    near = cv2.dilate(np.asarray(mask, dtype=np.uint8), kernel) > 0
+    near = dilate(mask, margin)
     return np.where(near, edges, 0).astype(np.uint8)
