@@ -51,3 +51,13 @@ def test_detector_weights_are_their_arch_and_record_their_making(arch, tmp_path,
     provenance = json.loads(saved["provenance"])
     assert provenance["target"] == f"results/detect/pretrain/{arch}/weights/best.pt"
     assert provenance["scene_seed"] == CONFIG["detect"]["pretrain"]["scenes"]["seed"] != CONFIG["data"]["demo"]["seed"]
+
+
+def test_a_base_trained_for_another_schedule_is_refused():
+    from workflow.diffusion.checkpoint import init_from_base
+    from workflow.diffusion.presets import build_unet
+
+    model = build_unet("demo32", condition="canny", finetune_mode="full")
+    init_from_base(model, WEIGHTS / "demo32_base.pt", "demo32", {"schedule": "linear", "steps": 1000})
+    with pytest.raises(ValueError, match="trained for .*'linear'.*diffusion.schedule and diffusion.steps are"):
+        init_from_base(model, WEIGHTS / "demo32_base.pt", "demo32", {"schedule": "cosine", "steps": 1000})

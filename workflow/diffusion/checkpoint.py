@@ -107,9 +107,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     return model.to(device).eval(), spec
 
 
-def load_base_weights(path: str | Path, preset: str) -> dict[str, torch.Tensor]:
+def load_base_weights(path: str | Path, preset: str, diffusion: dict | None = None) -> dict[str, torch.Tensor]:
     """Base U-Net weights: a guided-diffusion checkpoint (a plain state dict, such as
-    256x256_diffusion_uncond.pt) or a base model file written here (checked to be of `preset`)."""
+    256x256_diffusion_uncond.pt) or a base model file written here, checked to be of `preset` and,
+    given `diffusion` ({schedule, steps}), trained for that noise schedule."""
     obj = load(path)
     if "state_dict" in obj and "arch" in obj:
         arch = obj["arch"]
@@ -118,6 +119,10 @@ def load_base_weights(path: str | Path, preset: str) -> dict[str, torch.Tensor]:
                 f"base model {path} is a {arch.get('kind')} of preset {arch.get('preset')!r}; "
                 f"diffusion.preset is {preset!r}"
             )
+        trained = {k: (obj.get("diffusion") or {}).get(k) for k in ("schedule", "steps")}
+        if diffusion is not None and trained != dict(diffusion):
+            raise ValueError(f"base model {path} was trained for {trained}; diffusion.schedule and "
+                             f"diffusion.steps are {dict(diffusion)}")
         return obj["state_dict"]
     bad = [key for key, value in obj.items() if not isinstance(value, torch.Tensor)]
     if bad:
@@ -125,13 +130,13 @@ def load_base_weights(path: str | Path, preset: str) -> dict[str, torch.Tensor]:
     return obj
 
 
-def init_from_base(model: nn.Module, path: str | Path, preset: str) -> None:
+def init_from_base(model: nn.Module, path: str | Path, preset: str, diffusion: dict | None = None) -> None:
     """Load base weights strictly into `model`'s base network (adapter and condition encoder keep
     their zero initialisation). A missing file, missing, unexpected or mis-shaped keys raise an
     error naming the path and the keys."""
     from workflow.diffusion.unet import load_base_state_dict
 
-    state_dict = load_base_weights(path, preset)
+    state_dict = load_base_weights(path, preset, diffusion)
     try:
         load_base_state_dict(model, state_dict)
     except ValueError as error:

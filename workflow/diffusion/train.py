@@ -140,7 +140,8 @@ def build_model(settings: TrainSettings, stage: str, base: str | None):
         model = build_unet(settings.preset)
         return model, list(model.parameters())
     model = build_unet(settings.preset, condition=settings.condition, finetune_mode=settings.stage.mode)
-    checkpoint.init_from_base(model, base, settings.preset)
+    checkpoint.init_from_base(model, base, settings.preset,
+                              dict(schedule=settings.schedule, steps=settings.steps))
     return model, configure_finetune(model, settings.stage.mode)
 
 
