@@ -2,7 +2,7 @@
 
 The daemons are Debian's `munge slurmctld slurmd slurm-client` (installed by
 tests/system_deps.sh). The settings are the minimal ones that work without cgroups or
-accounting (../shared/DESIGN.md, "Cluster"); `slurm.conf` must sit at /etc/slurm/slurm.conf
+accounting; `slurm.conf` must sit at /etc/slurm/slurm.conf
 because the executor plugin drops SLURM_CONF inside jobs. Everything else (state, spool, logs,
 pid files, munge socket and key) lives in a private folder. The daemons are stopped by their
 process ids, and a slurm.conf that was there before is put back.
