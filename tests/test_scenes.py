@@ -43,7 +43,7 @@ def test_tables_hold_the_good_labels(built):
     assert list(scenes.columns) == index.SCENE_COLUMNS
     assert list(objects.columns) == index.OBJECT_COLUMNS
     assert objects["object_id"].is_unique
-    assert summary["total"]["objects_per_class"] == {"plane": 7, "car": 5, "truck": 2, "boat": 2}
+    assert summary["total"]["objects_per_class"] == {"plane": 7, "car": 6, "truck": 2, "boat": 3}
     assert summary["total"]["scenes_without_target"] == 2
     # DOTA polygon -> axis-aligned box; difficult kept; class ids follow classes.names
     plane = objects[(objects["scene_id"] == "dota_P0001") & (objects["class_name"] == "plane")]
@@ -64,7 +64,7 @@ def test_skips_name_the_file(sources, caplog):
     assert "missing.tif not found" in text
     assert "broken.tif" in text and "P0010.png" in text  # unreadable images
     assert "P0009.png not found" in text and "P0009.txt" in text  # label file without image
-    assert "P0002.txt:3:" in text and "P0002.txt:5:" in text  # malformed lines by number
+    assert "P0002.txt:5:" in text and "P0002.txt:6:" in text  # malformed lines by number
     assert "'75'" in text and "'helicopter'" in text
 
 
@@ -75,12 +75,14 @@ def test_cli_writes_the_contract(sources, tmp_path):
                 "--objects", str(out["objects"]), "--summary", str(summary)])
     assert list(pd.read_csv(out["scenes"]).columns) == index.SCENE_COLUMNS
     assert list(pd.read_csv(out["objects"]).columns) == index.OBJECT_COLUMNS
-    assert set(json.loads(summary.read_text())) == {"sources", "total", "splits", "target"}
+    assert set(json.loads(summary.read_text())) == {"sources", "total", "splits", "target",
+                                                    "working_gsd"}
 
 
 @pytest.mark.parametrize("line,message", [
-    ("1 2 3 4 5 6 7 8 plane", "9 fields"), ("1 2 3 4 5 6 7 x plane 0", "could not convert"),
-    ("1 2 3 4 5 6 7 8 plane 2", "difficult is '2'"), ("5 5 5 5 5 5 5 5 plane 0", "empty box"),
+    ("1 2 3 4 5 6 7 8", "8 fields"), ("1 2 3 4 5 6 7 x plane 0", "could not convert"),
+    ("1 2 3 4 5 6 7 8 plane 3", "difficult is '3'"), ("5 5 5 5 5 5 5 5 plane 0", "empty box"),
+    ("1 2 3 4 5 6 7 8 plane 0 extra", "11 fields"),
 ])
 def test_malformed_dota_lines(line, message):
     with pytest.raises(ValueError, match=message):
@@ -90,8 +92,15 @@ def test_malformed_dota_lines(line, message):
 def test_xview_feature_parsing():
     good = {"properties": {"image_id": "1.tif", "type_id": 13.0, "bounds_imcoords": "1,2,30,40"}}
     assert parse_xview_feature(good) == ("1.tif", "13", (1.0, 2.0, 30.0, 40.0))
+    as_list = {"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": [1, 2, 30.5, 40]}}
+    assert parse_xview_feature(as_list) == ("1.tif", "13", (1.0, 2.0, 30.5, 40.0))
     for bad, message in (
         ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": "1,2,x,4"}}, "'x'"),
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": [1, 2, 3]}}, "four"),
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": [1, 2, "3", 4]}},
+         "list of four numbers"),
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": {"x": 1}}},
+         "list of four numbers"),
         ({"properties": {"image_id": "", "type_id": 13, "bounds_imcoords": "1,2,3,4"}}, "image_id"),
         ({"properties": {"image_id": "1.tif", "type_id": 1.5, "bounds_imcoords": "1,2,3,4"}}, "type_id"),
     ):
