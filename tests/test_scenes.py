@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 from scene_fixtures import CLASSES, SPLIT, make_sources
 
 from workflow.scenes import index
-from workflow.scenes.readers import parse_dota_line, parse_xview_feature
+from workflow.scenes.readers import SkipLog, parse_dota_line, parse_xview_feature, read_dota_labels
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +188,26 @@ def test_boxes_are_positive_and_inside(built):
     assert (merged["xmin"] >= 0).all() and (merged["ymin"] >= 0).all()
     assert (merged["xmax"] <= merged["width"]).all() and (merged["ymax"] <= merged["height"]).all()
     assert np.all(merged["xmax"] > merged["xmin"]) and np.all(merged["ymax"] > merged["ymin"])
+
+
+def test_dota_label_variants(built, sources, tmp_path):
+    """Headers of DOTA v1.0 to v2.0, 9-field lines, difficult 2, UTF-16 files (scene_fixtures)."""
+    _, objects, _ = built
+    by_scene = objects.set_index("scene_id")
+    p4 = by_scene.loc[["dota_P0004"]]  # UTF-16 with `acquisition dates:`, difficult 2
+    assert p4[["class_name", "difficult"]].values.tolist() == [["plane", 0]]
+    nine = objects[(objects["scene_id"] == "dota_P0002") & (objects["class_name"] == "car")]
+    assert nine[["xmin", "ymin", "xmax", "ymax", "difficult"]].values.tolist() == [[60, 20, 70, 28, 0]]
+    skips = SkipLog("dota")
+    raw, header = read_dota_labels(Path(sources["data"]["dota"]["labels"]) / "P0004.txt", skips)
+    assert header == {"imagesource": "GoogleEarth", "gsd": "0.146343590398",
+                      "acquisition dates": "2016-05-12"}
+    assert raw == [("plane", (120.0, 90.0, 150.0, 122.0), 0)] and not skips.counts
+    assert parse_dota_line("1 2 3 2 3 4 1 4 ship") == ("ship", (1.0, 2.0, 3.0, 4.0), 0)
+    assert [parse_dota_line(f"1 2 3 2 3 4 1 4 ship {d}")[2] for d in "012"] == [0, 1, 0]
+    # a UTF-8 file with a byte-order mark, and a header line after the objects
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeffimagesource:GF-2\ngsd:null\n1 2 3 2 3 4 1 4 ship 0\nnote:late\n".encode())
+    raw, header = read_dota_labels(bom, skips)
+    assert header == {"imagesource": "GF-2", "gsd": "null"} and len(raw) == 1
+    assert skips.counts["malformed_label"] == 1
