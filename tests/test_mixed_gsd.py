@@ -25,7 +25,7 @@ BOX = ["xmin", "ymin", "xmax", "ymax"]
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("mixed_gsd"))
-    snakemake(workdir, "--cores", "2", *CONFIG, *TARGETS)
+    snakemake(workdir, *TARGETS, "--cores", "2", *CONFIG)
     return workdir
 
 
@@ -67,7 +67,10 @@ def test_the_bank_masks_follow_the_planes(mixed):
     mask = kept[[f"mask_{k}" for k in BOX]].to_numpy(float)
     box = kept[[f"box_{k}" for k in BOX]].to_numpy(float)
     inter = np.clip(np.minimum(mask[:, 2:], box[:, 2:]) - np.maximum(mask[:, :2], box[:, :2]), 0, None)
-    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
-    iou = inter.prod(1) / (area(mask) + area(box) - inter.prod(1))
-    assert np.median(iou) > 0.7, iou  # each mask's box is about its plane's box
+    mask_area = (mask[:, 2] - mask[:, 0]) * (mask[:, 3] - mask[:, 1])
+    box_area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    assert (inter.prod(1) / mask_area >= 0.95).all()  # every mask lies on its plane's box
+    # and spans much of it (a DOTA box is its oriented box's extent: a diagonal plane's mask
+    # covers only part of it)
+    assert np.median(mask_area / box_area) > 0.4, mask_area / box_area
     assert (mixed / "results/bank/contact_sheet.png").stat().st_size > 0
