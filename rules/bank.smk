@@ -31,6 +31,7 @@ rule mask_chunk:
 rule mask_merge:
     input:
         crops="results/tiles/crops/manifest.csv",
+        crops_summary="results/tiles/crops/summary.json",
         chunks=expand(
             "results/bank/chunk{chunk}", chunk=range(config["masks"]["chunks"])
         ),
@@ -46,7 +47,8 @@ rule mask_merge:
         settings=get_masks_settings(),
     shell:
         "python -m workflow.bank.masks merge --settings {params.settings:q} --crops {input.crops}"
-        " --chunks {input.chunks} --manifest {output.manifest} --summary {output.summary}"
+        " --chunks {input.chunks} --crops-summary {input.crops_summary}"
+        " --manifest {output.manifest} --summary {output.summary}"
         " > {log} 2>&1"
 
 

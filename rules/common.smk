@@ -17,7 +17,7 @@ def get_settings(*sections):
 # The tiling keys each tiling job reads (KIND_KEYS in workflow/tiling.py, kept equal by
 # tests/test_config_checks.py): a key too few fails the job, one too many reruns it for nothing.
 TILING_KEYS = {
-    "crops": ["crop_size"],
+    "crops": ["crop_size", "oversize"],
     "background": [
         "background_margin",
         "background_stride",
@@ -33,6 +33,14 @@ def get_tiling_settings(kind):
     """--settings of one tiling job: its own tiling keys and the class map."""
     tiling = {key: config["tiling"][key] for key in TILING_KEYS[kind]}
     return json.dumps({"tiling": tiling, "classes": config["classes"]}, sort_keys=True)
+
+
+def get_index_settings():
+    """--settings of the index: the data, classes and split sections and the working GSD
+    (tiling.gsd, the one tiling key it reads: boxes and scene sizes are at that GSD)."""
+    values = {name: config[name] for name in ("data", "classes", "split")}
+    values["tiling"] = {"gsd": config["tiling"]["gsd"]}
+    return json.dumps(values, sort_keys=True)
 
 
 def get_scene_sources():

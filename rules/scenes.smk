@@ -34,7 +34,7 @@ rule index:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_settings("data", "classes", "split"),
+        settings=get_index_settings(),
     shell:
         "python -m workflow.scenes.index --settings {params.settings:q}"
         " --scenes {output.scenes} --objects {output.objects} --summary {output.summary}"

@@ -10,6 +10,7 @@ rule crops:
         code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/crops/manifest.csv",
+        summary="results/tiles/crops/summary.json",
     log:
         "results/logs/tiles/crops.log",
     conda:
@@ -19,7 +20,7 @@ rule crops:
     shell:
         "python -m workflow.tiles.tiling crops --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
-        " > {log} 2>&1"
+        " --summary {output.summary} > {log} 2>&1"
 
 
 rule background_tiles:

@@ -23,7 +23,7 @@ CLASSES = {
     "dota": {"plane": "plane", "small-vehicle": "car", "large-vehicle": "truck", "ship": "boat"},
 }
 TILING = {
-    "crop_size": 32, "background_margin": 8, "background_stride": 48, "detect_size": 64,
+    "crop_size": 32, "oversize": "shrink", "background_margin": 8, "background_stride": 48, "detect_size": 64,
     "detect_overlap": 16, "min_visibility": 0.5,
     "tarmac": {"min_fraction": 0.35, "max_saturation": 40, "value_range": [70, 190]},
 }
@@ -57,6 +57,7 @@ def xview_features() -> tuple[list, dict]:
         feature("11.tif", 40, "10,10,30,22"), feature("12.tif", 18, "50,50,60,58"),
         feature("12.tif", 23, "100,100,120,112"), feature("13.tif", 11, "240,180,270,206"),
         feature("12.tif", 18, "40,150,56,160"),  # exactly half inside the detect tile at x0=48
+        feature("13.tif", 40, [10, 10, 30, 22]),  # bounds_imcoords as a list of four numbers
     ]
     bad = [
         feature("10.tif", 75, "1,1,5,5"), feature("11.tif", 82, "1,1,5,5"),  # invalid ids
@@ -68,9 +69,10 @@ def xview_features() -> tuple[list, dict]:
         {"type": "Feature", "properties": {"image_id": "10.tif", "type_id": 11}},
         feature("10.tif", 11, "1,2,3"), feature("10.tif", "abc", "1,1,5,5"),
         feature("10.tif", 11, "9,9,3,3"), "not a feature",
+        feature("10.tif", 11, [1, 2, 3]), feature("10.tif", 11, [1, 2, "x", 4]),
     ]
     skips = {"missing_image": 1, "unreadable_image": 1, "objects_of_skipped_images": 3,
-             "malformed_label": 5, "unknown_label": 3, "box_outside_image": 1, "clipped_box": 1,
+             "malformed_label": 7, "unknown_label": 3, "box_outside_image": 1, "clipped_box": 1,
              "unlabelled_image": 1, "unknown_labels": {"15": 1, "75": 1, "82": 1}}
     return good + bad, skips
 
@@ -80,15 +82,19 @@ DOTA_LABELS = {
               "30 40 62 40 62 70 30 70 plane 0", "100 100 112 100 112 108 100 108 small-vehicle 1"],
     "P0002": ["200 150 230 150 230 190 200 190 plane 0",
               "10 10 20 10 20 16 10 16 large-vehicle 0",
-              "1 2 3 4 5 6 7 8 plane",  # line 3: 9 fields
+              "60 20 70 20 70 28 60 28 small-vehicle",  # 9 fields: not difficult
               "1 1 9 1 9 9 1 9 helicopter 0",  # unknown category
               "1 1 9 1 9 9 1 9 plane x",  # line 5: bad difficult
+              "gsd:0.3",  # line 6: a header line after the objects
               ""],
     "P0003": ["gsd:null", "50 50 80 50 80 70 50 70 ship 0"],
-    "P0004": ["imagesource:GoogleEarth", "120 90 150 90 150 122 120 122 plane 0"],
+    # DOTA v2.0's header; difficult 2 (read as not difficult); written as UTF-16 (DOTA_UTF16)
+    "P0004": ["imagesource:GoogleEarth", "gsd:0.146343590398", "acquisition dates:2016-05-12",
+              "120 90 150 90 150 122 120 122 plane 2"],
     "P0009": ["1 1 9 1 9 9 1 9 plane 0"],  # its image is missing
     "P0010": ["1 1 9 1 9 9 1 9 plane 0"],  # its image is truncated
 }
+DOTA_UTF16 = {"P0004"}  # label files written as the DOTA devkit writes them (UTF-16 with a BOM)
 DOTA_SKIPS = {"missing_image": 1, "unreadable_image": 1, "objects_of_skipped_images": 2,
               "malformed_label": 2, "unknown_label": 1, "box_outside_image": 0, "clipped_box": 0,
               "unlabelled_image": 1, "unknown_labels": {"helicopter": 1}}
@@ -111,7 +117,8 @@ def make_sources(root: Path, size: tuple[int, int] = (260, 300)) -> dict:
     truncated = (dota_images / "P0001.png").read_bytes()
     (dota_images / "P0010.png").write_bytes(truncated[: len(truncated) // 2])
     for stem, lines in DOTA_LABELS.items():
-        (dota_labels / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+        text = "\r\n".join(lines) + "\r\n" if stem in DOTA_UTF16 else "\n".join(lines) + "\n"
+        (dota_labels / f"{stem}.txt").write_bytes(text.encode("utf-16" if stem in DOTA_UTF16 else "utf-8"))
     data = {"demo": None,
             "xview": {"images": str(xview_images), "labels": str(labels)},
             "dota": {"images": str(dota_images), "labels": str(dota_labels)}}

@@ -26,6 +26,10 @@ BAD = [
     ({"inpaint": {"respacing": 2000}}, "inpaint.respacing"),
     (SAM_NULL, "masks.sam.checkpoint"),
     ({"data": {"dota": None}}, "data.dota"),
+    ({"data": {"dota": {"gsd": None}}}, "data.dota.gsd"),  # the demo writes its DOTA scenes at it
+    ({"tiling": {"oversize": "crop"}}, "tiling.oversize"),
+    ({"tiling": {"gsd": 0}}, "tiling.gsd"),
+    ({"data": {"xview": {"bands": [3, 2]}}}, "data.xview.bands"),
     ({"experiments": {"runs": {"augment_tarmac_canny": {"add": 1000}}}},
      "experiments.runs.augment_tarmac_canny.add"),
     ({"experiments": {"runs": {"augment_tarmac_canny": {"set": "nope"}}}},

@@ -210,8 +210,9 @@ def _settings(tmp_path, **demo) -> str:
     return json.dumps(
         {
             "demo": {**base, **demo},
-            "xview": {"images": str(tmp_path / "xv"), "labels": str(tmp_path / "xv.geojson")},
-            "dota": {"images": str(tmp_path / "dota"), "labels": str(tmp_path / "txt")},
+            "xview": {"images": str(tmp_path / "xv"), "labels": str(tmp_path / "xv.geojson"),
+                      "gsd": 0.3},
+            "dota": {"images": str(tmp_path / "dota"), "labels": str(tmp_path / "txt"), "gsd": 0.3},
         }
     )
 

@@ -109,7 +109,7 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     datasets.main(["--settings", json.dumps(settings), "--experiment", "baseline",
                    "--detect-tiles", str(tiles), "--out", str(tmp_path / "ds")])
     train = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01, "focal_gamma": 1.5,
-             "mosaic": 0.0, "warmup_epochs": 0}
+             "mosaic": 0.0, "warmup_epochs": 0, "class_aware": True}
     out = tmp_path / "run"
     detect.main(["--settings", json.dumps({"train": train, "target": "plane"}),
                  "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "0",
@@ -120,6 +120,7 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["seed"] == 0 and metrics["family"] == "YOLOv8"
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
+    assert metrics["sampler"] == "ClassAwareSampler"  # focal loss and class-aware sampling together
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
     request = json.loads((out / detect.REQUEST_FILE).read_text())
     assert (request["arch"], request["focal_gamma"], request["mosaic"]) == ("yolov8n", 1.5, 0.0)
@@ -132,11 +133,12 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     # and a training from it starts from those weights: with a vanishing rate the class head
     # after one epoch is still the starting one (ultralytics' pretrained=False would drop it)
     again = tmp_path / "again"
-    frozen = {**train, "lr0": 1e-12, "focal_gamma": 0.0}
+    frozen = {**train, "lr0": 1e-12, "focal_gamma": 0.0, "class_aware": False}
     detect.main(["--settings", json.dumps({"train": frozen, "target": "plane"}),
                  "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "1",
                  "--weights", str(out / "weights" / "best.pt"), "--config-dir", str(tmp_path / "cfg"),
                  "--out", str(again)])
+    assert json.loads((again / "metrics.json").read_text())["sampler"] == "RandomSampler"
     head = "model.22.cv3.0.2.weight"
     before = start.model.state_dict()[head].float()
     after = detect.start_model(again / "weights" / "best.pt", "yolov8n").model.state_dict()[head].float()

@@ -32,6 +32,9 @@ pytestmark = pytest.mark.slow
 # (config override merged over the tiny config, rules that read the changed value)
 PARAM_CHANGES = [
     ({"split": {"seed": 7}}, {"index"}),
+    # tiling.gsd reaches the index (boxes and sizes at the working GSD), oversize the crops only.
+    ({"tiling": {"gsd": 0.6}}, {"index"}),
+    ({"tiling": {"oversize": "skip"}}, {"crops"}),
     # detect.pretrain.tiling sets the pre-training scenes' own detect_size and detect_overlap.
     ({"tiling": {"detect_overlap": 8}}, {"detect_tiles"}),
     ({"tiling": {"background_stride": 96}}, {"background_tiles"}),
@@ -46,6 +49,7 @@ PARAM_CHANGES = [
     # detect.pretrain.train overrides lr0 for the pre-training, not momentum.
     ({"detect": {"train": {"lr0": 0.003}}}, {"detect_train"}),
     ({"detect": {"train": {"momentum": 0.9}}}, {"detect_train", "detect_pretrain"}),
+    ({"detect": {"train": {"class_aware": True}}}, {"detect_train", "detect_pretrain"}),
     ({"detect": {"pretrain": {"train": {"epochs": 2}}}}, {"detect_pretrain"}),
     # The report has no parameter of its own (its runs and focal_gamma also feed the datasets
     # and trainings); the module-change test covers it.

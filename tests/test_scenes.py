@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 from scene_fixtures import CLASSES, SPLIT, make_sources
 
 from workflow.scenes import index
-from workflow.scenes.readers import parse_dota_line, parse_xview_feature
+from workflow.scenes.readers import SkipLog, parse_dota_line, parse_xview_feature, read_dota_labels
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_tables_hold_the_good_labels(built):
     assert list(scenes.columns) == index.SCENE_COLUMNS
     assert list(objects.columns) == index.OBJECT_COLUMNS
     assert objects["object_id"].is_unique
-    assert summary["total"]["objects_per_class"] == {"plane": 7, "car": 5, "truck": 2, "boat": 2}
+    assert summary["total"]["objects_per_class"] == {"plane": 7, "car": 6, "truck": 2, "boat": 3}
     assert summary["total"]["scenes_without_target"] == 2
     # DOTA polygon -> axis-aligned box; difficult kept; class ids follow classes.names
     plane = objects[(objects["scene_id"] == "dota_P0001") & (objects["class_name"] == "plane")]
@@ -64,7 +65,7 @@ def test_skips_name_the_file(sources, caplog):
     assert "missing.tif not found" in text
     assert "broken.tif" in text and "P0010.png" in text  # unreadable images
     assert "P0009.png not found" in text and "P0009.txt" in text  # label file without image
-    assert "P0002.txt:3:" in text and "P0002.txt:5:" in text  # malformed lines by number
+    assert "P0002.txt:5:" in text and "P0002.txt:6:" in text  # malformed lines by number
     assert "'75'" in text and "'helicopter'" in text
 
 
@@ -75,12 +76,14 @@ def test_cli_writes_the_contract(sources, tmp_path):
                 "--objects", str(out["objects"]), "--summary", str(summary)])
     assert list(pd.read_csv(out["scenes"]).columns) == index.SCENE_COLUMNS
     assert list(pd.read_csv(out["objects"]).columns) == index.OBJECT_COLUMNS
-    assert set(json.loads(summary.read_text())) == {"sources", "total", "splits", "target"}
+    assert set(json.loads(summary.read_text())) == {"sources", "total", "splits", "target",
+                                                    "working_gsd"}
 
 
 @pytest.mark.parametrize("line,message", [
-    ("1 2 3 4 5 6 7 8 plane", "9 fields"), ("1 2 3 4 5 6 7 x plane 0", "could not convert"),
-    ("1 2 3 4 5 6 7 8 plane 2", "difficult is '2'"), ("5 5 5 5 5 5 5 5 plane 0", "empty box"),
+    ("1 2 3 4 5 6 7 8", "8 fields"), ("1 2 3 4 5 6 7 x plane 0", "could not convert"),
+    ("1 2 3 4 5 6 7 8 plane 3", "difficult is '3'"), ("5 5 5 5 5 5 5 5 plane 0", "empty box"),
+    ("1 2 3 4 5 6 7 8 plane 0 extra", "11 fields"),
 ])
 def test_malformed_dota_lines(line, message):
     with pytest.raises(ValueError, match=message):
@@ -90,8 +93,15 @@ def test_malformed_dota_lines(line, message):
 def test_xview_feature_parsing():
     good = {"properties": {"image_id": "1.tif", "type_id": 13.0, "bounds_imcoords": "1,2,30,40"}}
     assert parse_xview_feature(good) == ("1.tif", "13", (1.0, 2.0, 30.0, 40.0))
+    as_list = {"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": [1, 2, 30.5, 40]}}
+    assert parse_xview_feature(as_list) == ("1.tif", "13", (1.0, 2.0, 30.5, 40.0))
     for bad, message in (
         ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": "1,2,x,4"}}, "'x'"),
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": [1, 2, 3]}}, "four"),
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": [1, 2, "3", 4]}},
+         "list of four numbers"),
+        ({"properties": {"image_id": "1.tif", "type_id": 13, "bounds_imcoords": {"x": 1}}},
+         "list of four numbers"),
         ({"properties": {"image_id": "", "type_id": 13, "bounds_imcoords": "1,2,3,4"}}, "image_id"),
         ({"properties": {"image_id": "1.tif", "type_id": 1.5, "bounds_imcoords": "1,2,3,4"}}, "type_id"),
     ):
@@ -178,3 +188,26 @@ def test_boxes_are_positive_and_inside(built):
     assert (merged["xmin"] >= 0).all() and (merged["ymin"] >= 0).all()
     assert (merged["xmax"] <= merged["width"]).all() and (merged["ymax"] <= merged["height"]).all()
     assert np.all(merged["xmax"] > merged["xmin"]) and np.all(merged["ymax"] > merged["ymin"])
+
+
+def test_dota_label_variants(built, sources, tmp_path):
+    """Headers of DOTA v1.0 to v2.0, 9-field lines, difficult 2, UTF-16 files (scene_fixtures)."""
+    _, objects, _ = built
+    by_scene = objects.set_index("scene_id")
+    p4 = by_scene.loc[["dota_P0004"]]  # UTF-16 with `acquisition dates:`, difficult 2
+    assert p4[["class_name", "difficult"]].values.tolist() == [["plane", 0]]
+    nine = objects[(objects["scene_id"] == "dota_P0002") & (objects["class_name"] == "car")]
+    assert nine[["xmin", "ymin", "xmax", "ymax", "difficult"]].values.tolist() == [[60, 20, 70, 28, 0]]
+    skips = SkipLog("dota")
+    raw, header = read_dota_labels(Path(sources["data"]["dota"]["labels"]) / "P0004.txt", skips)
+    assert header == {"imagesource": "GoogleEarth", "gsd": "0.146343590398",
+                      "acquisition dates": "2016-05-12"}
+    assert raw == [("plane", (120.0, 90.0, 150.0, 122.0), 0)] and not skips.counts
+    assert parse_dota_line("1 2 3 2 3 4 1 4 ship") == ("ship", (1.0, 2.0, 3.0, 4.0), 0)
+    assert [parse_dota_line(f"1 2 3 2 3 4 1 4 ship {d}")[2] for d in "012"] == [0, 1, 0]
+    # a UTF-8 file with a byte-order mark, and a header line after the objects
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeffimagesource:GF-2\ngsd:null\n1 2 3 2 3 4 1 4 ship 0\nnote:late\n".encode())
+    raw, header = read_dota_labels(bom, skips)
+    assert header == {"imagesource": "GF-2", "gsd": "null"} and len(raw) == 1
+    assert skips.counts["malformed_label"] == 1

@@ -35,8 +35,9 @@ def run(tmp_path_factory):
     manifests = {}
     for kind in tiling.KINDS:
         manifests[kind] = root / "tiles" / kind / "manifest.csv"
+        summary = ["--summary", str(root / "tiles" / kind / "summary.json")] if kind == "crops" else []
         tiling.main([kind, "--settings", TILING_JSON, "--scenes", str(paths["scenes"]),
-                     "--objects", str(paths["objects"]), "--manifest", str(manifests[kind])])
+                     "--objects", str(paths["objects"]), "--manifest", str(manifests[kind]), *summary])
     scenes, objects = tiling.load_index(paths["scenes"], paths["objects"])
     return dict(root=root, paths=paths, scenes=scenes, objects=objects,
                 **{kind: pd.read_csv(path) for kind, path in manifests.items()})
@@ -199,11 +200,13 @@ def test_bad_settings_name_the_key(change, key):
 def test_rerun_clears_stale_tiles_and_a_failed_run_leaves_no_manifest(run, monkeypatch):
     manifest = run["root"] / "rerun" / "crops" / "manifest.csv"
     settings = tiling.settings_from_json(TILING_JSON)
-    tiling.make_tiles("crops", run["paths"]["scenes"], run["paths"]["objects"], settings, manifest)
+    summary = manifest.parent / "summary.json"
+    tiling.make_tiles("crops", run["paths"]["scenes"], run["paths"]["objects"], settings, manifest,
+                      summary)
     stale = manifest.parent / "images" / "stale.png"
     stale.write_bytes(b"old")
     table = tiling.make_tiles("crops", run["paths"]["scenes"], run["paths"]["objects"], settings,
-                              manifest)
+                              manifest, summary)
     assert not stale.exists()
     assert sorted(p.name for p in (manifest.parent / "images").iterdir()) == sorted(
         Path(p).name for p in table["image"])
@@ -214,7 +217,7 @@ def test_rerun_clears_stale_tiles_and_a_failed_run_leaves_no_manifest(run, monke
     monkeypatch.setattr(tiling, "write_tile", killed)
     with pytest.raises(KeyboardInterrupt):
         tiling.make_tiles("crops", run["paths"]["scenes"], run["paths"]["objects"], settings,
-                          manifest)
+                          manifest, summary)
     assert not manifest.exists()
 
 

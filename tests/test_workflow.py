@@ -19,7 +19,8 @@ CONTRACTS = [
     (
         "results/index/scenes.csv",
         "scenes.smk",
-        "scene_id source image_path width height split n_objects n_target",
+        "scene_id source image_path width height split n_objects n_target native_width"
+        " native_height native_gsd gsd scale bands stretch",
     ),
     (
         "results/index/objects.csv",
@@ -29,7 +30,7 @@ CONTRACTS = [
     (
         "results/tiles/crops/manifest.csv",
         "tiles.smk",
-        "crop_id image scene_id object_id x0 y0 xmin ymin xmax ymax size_class",
+        "crop_id image scene_id object_id x0 y0 xmin ymin xmax ymax size_class scale",
     ),
     (
         "results/tiles/background/manifest.csv",
@@ -44,7 +45,7 @@ CONTRACTS = [
     (
         "results/bank/manifest.csv",
         "bank.smk",
-        "crop_id image mask edges size_class mask_xmin mask_ymin mask_xmax mask_ymax"
+        "crop_id image mask edges size_class scale mask_xmin mask_ymin mask_xmax mask_ymax"
         " box_xmin box_ymin box_xmax box_ymax area_fraction flagged method",
     ),
     (

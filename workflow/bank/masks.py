@@ -14,7 +14,7 @@ results/bank/manifest.csv drop flagged rows themselves.
 Commands (docs/dataflow.md, "plane bank"):
   python -m workflow.bank.masks chunk --settings JSON --crops CSV --chunk I --out results/bank/chunkI
   python -m workflow.bank.masks merge --settings JSON --crops CSV --chunks DIR... --manifest CSV
-      --summary JSON
+      --summary JSON [--crops-summary results/tiles/crops/summary.json]
   python -m workflow.bank.masks sheet --settings '{"contact_sheet_planes": N}' --manifest CSV --out PNG
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import time
 from pathlib import Path
@@ -207,7 +208,8 @@ def build_chunk(
                 io.write_png(tmp / names["edges"], edges)
                 rows.append(
                     {"crop_id": record.crop_id, "image": record.image,
-                     "mask": str(out / names["masks"]), "edges": str(out / names["edges"]), **fields}
+                     "mask": str(out / names["masks"]), "edges": str(out / names["edges"]),
+                     "scale": float(record.scale), **fields}
                 )  # fmt: skip
         table = pd.DataFrame(rows, columns=BANK_COLUMNS)
         io.write_csv(tmp / "table.csv", table)
@@ -232,6 +234,8 @@ def main(argv=None) -> None:
     merge.add_argument("--chunks", nargs="*", default=[], type=Path, help="the chunk folders")
     merge.add_argument("--manifest", required=True)
     merge.add_argument("--summary", required=True)
+    merge.add_argument("--crops-summary", type=Path,
+                       help="results/tiles/crops/summary.json: its oversize counts join the summary")
     sheet.add_argument("--settings", required=True, help='JSON {"contact_sheet_planes": N}')
     sheet.add_argument("--manifest", required=True)
     sheet.add_argument("--out", required=True, help="results/bank/contact_sheet.png")
@@ -259,14 +263,17 @@ def main(argv=None) -> None:
         )  # fmt: skip
         return
     bank = merge_chunks(crops, args.chunks)
-    summary = summarize(bank, dataclasses.asdict(settings), crop_size)
+    crops_summary = json.loads(args.crops_summary.read_text()) if args.crops_summary else None
+    summary = summarize(bank, dataclasses.asdict(settings), crop_size, crops_summary)
     io.write_csv(args.manifest, bank)
     io.write_json(args.summary, summary)
     log.info(
-        "bank: %d crops, %d flagged %s",
+        "bank: %d crops, %d flagged %s, %d shrunk, oversize %s",
         summary["crops"],
         summary["flagged"],
         summary["flag_reasons"],
+        summary["shrunk_crops"],
+        summary["oversize"],
     )
 
 

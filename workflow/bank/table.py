@@ -17,7 +17,7 @@ from workflow.core.labels import BOX
 
 CROP_COLUMNS = ("crop_id", "image", *BOX)
 BANK_COLUMNS = (
-    ["crop_id", "image", "mask", "edges", "size_class"]
+    ["crop_id", "image", "mask", "edges", "size_class", "scale"]
     + [f"mask_{k}" for k in BOX]
     + [f"box_{k}" for k in BOX]
     + ["area_fraction", "flagged", "flag_reason", "method"]
@@ -36,6 +36,8 @@ def read_crops(path: str | Path) -> pd.DataFrame:
         raise ValueError(
             f"{path}: duplicate crop_id {crops['crop_id'][crops['crop_id'].duplicated()].iloc[0]!r}"
         )
+    if "scale" not in crops.columns:  # working px per crop px; 1: a crop at the working GSD
+        crops["scale"] = 1.0
     return crops
 
 
@@ -60,9 +62,11 @@ def merge_chunks(crops: pd.DataFrame, chunk_dirs: list[Path]) -> pd.DataFrame:
     return bank[BANK_COLUMNS]
 
 
-def summarize(bank: pd.DataFrame, settings: dict, crop_size: int) -> dict:
-    """Counts of the bank: crops, flagged (by reason), size classes, area fractions; `settings`
-    (the masks section as used) is recorded with them."""
+def summarize(bank: pd.DataFrame, settings: dict, crop_size: int,
+              crops_summary: dict | None = None) -> dict:
+    """Counts of the bank: crops, flagged (by reason), size classes, area fractions, crops
+    shrunk from a larger window; `settings` (the masks section as used) is recorded with them,
+    and the crops summary's count of the targets left without a crop (`oversize`)."""
     kept = bank[bank["flag_reason"] != "empty"]["area_fraction"]
     return {
         "method": settings["method"],
@@ -79,6 +83,8 @@ def summarize(bank: pd.DataFrame, settings: dict, crop_size: int) -> dict:
             "median": float(kept.median()) if len(kept) else None,
             "max": float(kept.max()) if len(kept) else None,
         },
+        "shrunk_crops": int((bank["scale"] > 1).sum()),
+        "oversize": None if crops_summary is None else crops_summary["oversize"],
         "crop_size": crop_size,
         "settings": settings,
     }
@@ -92,6 +98,8 @@ def bank_sheet(bank: pd.DataFrame, planes: int) -> np.ndarray:
         crop = io.read_png(row.image)
         images += [crop, overlay_mask(crop, io.read_png(row.mask)), io.read_png(row.edges)]
         note = f"FLAG {row.flag_reason}" if row.flagged else f"size {row.size_class}"
+        if row.scale > 1:  # shrunk from a larger window: shown at 1 / scale
+            note += f" x{1 / row.scale:.2f}"
         captions += [str(row.crop_id), note, "edges"]
     if not images:
         images, captions = [np.full((32, 32, 3), 255, np.uint8)], ["no planes"]

@@ -124,6 +124,13 @@ def check_config(config: Mapping[str, Any]) -> None:
     _check_experiments(config)
 
 
+def check_demo_gsd(dota_gsd: float | None) -> None:
+    """The demo writes its DOTA scenes at data.dota.gsd (and says so in their gsd: headers)."""
+    if dota_gsd is None:
+        raise ValueError("config key 'data.dota.gsd': null, but data.demo writes its DOTA scenes "
+                         "at that ground resolution; give it in metres per pixel (0.3 in the demo)")
+
+
 def _check_data(data: Mapping[str, Any]) -> None:
     if not (data["xview"] or data["dota"]):
         raise ValueError("config key 'data': give at least one of data.xview and data.dota")
@@ -131,6 +138,8 @@ def _check_data(data: Mapping[str, Any]) -> None:
         if data["demo"] and not data[source]:
             raise ValueError(f"config key 'data.{source}': data.demo writes scenes in both formats, "
                              "so give the folders it writes them to (images, labels)")
+    if data["demo"]:
+        check_demo_gsd(data["dota"].get("gsd"))
 
 
 def _check_experiments(config: Mapping[str, Any]) -> None:

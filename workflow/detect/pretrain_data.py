@@ -29,7 +29,7 @@ from workflow.datasets import build as datasets
 from workflow.datasets.experiments import Experiment
 from workflow.scenes.demo_scenes import generate_scenes
 from workflow.scenes.index import IndexSettings, SplitSettings, build_index
-from workflow.scenes.sources import DataSettings, SourcePaths
+from workflow.scenes.sources import DEMO_GSD, DataSettings, SourcePaths
 from workflow.tiles.tiling import Settings as TilingTask
 from workflow.tiles.tiling import TilingSettings, make_tiles
 
@@ -74,8 +74,11 @@ def build(settings: PretrainDataSettings, out: Path) -> dict:
     """Scenes -> index -> detection tiles -> data.yaml under `out`; returns the manifest notes."""
     spec = settings.scenes
     root = out.resolve() / "work"
-    sources = {"xview": SourcePaths(str(root / "xview" / "images"), str(root / "xview" / "labels.geojson")),
-               "dota": SourcePaths(str(root / "dota" / "images"), str(root / "dota" / "labelTxt"))}
+    # The demo generator's own resolution, at native pixels (no tiling.gsd here).
+    sources = {"xview": SourcePaths(str(root / "xview" / "images"), str(root / "xview" / "labels.geojson"),
+                                    gsd=DEMO_GSD),
+               "dota": SourcePaths(str(root / "dota" / "images"), str(root / "dota" / "labelTxt"),
+                                   gsd=DEMO_GSD)}
     generate_scenes(sources["xview"].images, sources["xview"].labels, sources["dota"].images,
                     sources["dota"].labels, spec.n_xview, spec.n_dota, spec.size, spec.seed,
                     spec.empty_fraction)

@@ -26,6 +26,7 @@ from workflow.core import io
 from workflow.core.device import pick_device
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
+from workflow.detect.sampling import class_aware_trainer
 
 # arch -> family as reported (the anchor-free `u` variants of YOLOv5 are "YOLOv5u")
 ARCHS = {
@@ -62,16 +63,20 @@ class TrainSettings:
     device: str = "auto"
     focal_gamma: float = 0.0  # 0: ultralytics' BCE; > 0: FocalLoss(gamma, alpha) instead
     focal_alpha: float = 0.25
+    class_aware: bool = False  # training images drawn by class weights (workflow.detect.sampling)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"config key 'detect.train.optimizer': {self.optimizer!r}; allowed {OPTIMIZERS}")
         if self.focal_gamma < 0:
             raise ValueError(f"config key 'detect.train.focal_gamma': {self.focal_gamma} must be >= 0")
+        if not isinstance(self.class_aware, bool):
+            raise ValueError(f"config key 'detect.train.class_aware': {self.class_aware!r}; need "
+                             "true or false")
 
     def overrides(self) -> dict:
         """Keyword arguments of ultralytics' `train` taken from these settings."""
-        skip = {"device", "focal_gamma", "focal_alpha"}
+        skip = {"device", "focal_gamma", "focal_alpha", "class_aware"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -153,13 +158,13 @@ def focal_loss_class():
     return FocalDetectionLoss
 
 
-def focal_trainer(gamma: float, alpha: float):
-    """A DetectionTrainer that installs the focal criterion once the model has its args."""
+def focal_trainer(gamma: float, alpha: float, base=None):
+    """A DetectionTrainer (or `base`) that installs the focal criterion once the model has its args."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
     loss_class = focal_loss_class()
 
-    class FocalTrainer(DetectionTrainer):
+    class FocalTrainer(base or DetectionTrainer):
         def set_model_attributes(self):
             super().set_model_attributes()
             # v8DetectionLoss reads model.args (the box/cls/dfl gains), set just above; the EMA
@@ -167,6 +172,19 @@ def focal_trainer(gamma: float, alpha: float):
             self.model.criterion = loss_class(self.model, gamma, alpha)
 
     return FocalTrainer
+
+
+def trainer_class(settings: TrainSettings):
+    """The DetectionTrainer subclass the settings ask for (focal loss, class-aware sampling),
+    or None for ultralytics' own."""
+    trainer = None
+    if settings.class_aware:
+        from ultralytics.models.yolo.detect import DetectionTrainer
+
+        trainer = class_aware_trainer(DetectionTrainer)
+    if settings.focal_gamma > 0:
+        trainer = focal_trainer(settings.focal_gamma, settings.focal_alpha, trainer)
+    return trainer
 
 
 def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
@@ -238,10 +256,10 @@ def start_model(weights: Path, arch: str):
 
 
 def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Path | None,
-          out: Path, threads: int) -> str:
+          out: Path, threads: int) -> tuple[str, str]:
     """ultralytics training into `out` (weights/best.pt, results.csv); resumes a killed run.
 
-    Returns the class name of the loss the trainer used.
+    Returns the class names of the loss and of the training images' sampler the trainer used.
     """
     import ultralytics.utils.torch_utils as torch_utils
     from ultralytics import YOLO
@@ -253,12 +271,14 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
                      name=out.name, exist_ok=True, amp=device != "cpu",
                      device=device, plots=False, verbose=False, **settings.overrides())
     request = dict(requested, arch=arch, weights=str(weights) if weights else None,
-                   focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha)
+                   focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha,
+                   class_aware=settings.class_aware)
     state = resume_state(out, request)
     log.info("training %s seed %d into %s: %s", arch, seed, out, state)
     if state == "done":
-        return "not observed: training had finished before this call"
-    trainer = focal_trainer(settings.focal_gamma, settings.focal_alpha) if settings.focal_gamma > 0 else None
+        unseen = "not observed: training had finished before this call"
+        return unseen, unseen
+    trainer = trainer_class(settings)
     if state == "resume":
         model = YOLO(str(out / "weights" / "last.pt"))
         model.train(resume=True, device=device, trainer=trainer)
@@ -268,7 +288,8 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
         io.write_json(out / REQUEST_FILE, request)
         model = YOLO(f"{arch}.yaml") if weights is None else start_model(weights, arch)
         model.train(trainer=trainer, **requested)
-    return type(torch_utils.unwrap_model(model.trainer.model).criterion).__name__
+    criterion = type(torch_utils.unwrap_model(model.trainer.model).criterion).__name__
+    return criterion, type(model.trainer.train_loader.sampler).__name__
 
 
 def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path) -> tuple[object, dict]:
@@ -313,7 +334,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     out = args.out.resolve()
     started = time.time()
-    criterion = train(args.data.resolve(), args.arch, args.seed, settings, args.weights, out, args.threads)
+    criterion, sampler = train(args.data.resolve(), args.arch, args.seed, settings, args.weights, out,
+                               args.threads)
     trained = time.time()
     metrics, names = evaluate(args.data.resolve(), out / "weights" / "best.pt", settings, out)
     result = target_metrics(metrics, names, target)
@@ -324,7 +346,8 @@ def main(argv=None):
         data=str(args.data), dataset_note=dataset_note(args.data),
         weights=str(args.weights) if args.weights else None,
         weights_origin=origin and {k: origin.get(k) for k in ORIGIN_KEYS},
-        loss=loss, criterion=criterion, settings=dataclasses.asdict(settings), threads=args.threads,
+        loss=loss, criterion=criterion, sampler=sampler, settings=dataclasses.asdict(settings),
+        threads=args.threads,
         train_seconds=round(trained - started, 1), eval_seconds=round(time.time() - trained, 1),
     )
     io.write_json(out / "metrics.json", result)

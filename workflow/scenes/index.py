@@ -1,7 +1,12 @@
 """Scene index: both formats into one table of scenes and objects, split by scene.
 
-`python -m workflow.scenes.index --settings JSON(data, classes, split) --scenes scenes.csv
---objects objects.csv --summary summary.json` (columns in docs/dataflow.md, section index).
+`python -m workflow.scenes.index --settings JSON(data, classes, split, tiling.gsd) --scenes
+scenes.csv --objects objects.csv --summary summary.json` (columns in docs/dataflow.md, section
+index).
+
+Boxes and scene sizes are at the working ground resolution `tiling.gsd` (native pixels when it
+is null; workflow.scenes.resolution); each scene row also records its native size and GSD, the
+scale between the two, and how its pixels become 8-bit RGB (workflow.scenes.rasters).
 
 The split is drawn per scene, never per object, so that no pixel of a validation or test scene
 reaches the detector's training set or the diffusion data. Scenes holding the target class are
@@ -25,11 +30,12 @@ from workflow.core.checks import check_fractions
 from workflow.core.labels import SPLITS, ClassSettings
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
-from workflow.scenes.readers import read_dota, read_xview
+from workflow.scenes.readers import SourceRead, read_dota, read_xview
 from workflow.scenes.sources import DataSettings
 
 SCENE_COLUMNS = ["scene_id", "source", "image_path", "width", "height", "split", "n_objects",
-                 "n_target"]
+                 "n_target", "native_width", "native_height", "native_gsd", "gsd", "scale", "bands",
+                 "stretch"]
 OBJECT_COLUMNS = ["object_id", "scene_id", "source_label", "class_name", "class_id", "xmin", "ymin",
                   "xmax", "ymax", "clipped", "difficult"]
 
@@ -44,14 +50,28 @@ class SplitSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class WorkingResolution:
+    """The key of the `tiling` section the index reads: the working GSD (m/px), or None."""
+
+    gsd: float | None = None
+
+    def __post_init__(self):
+        if self.gsd is not None and not self.gsd > 0:
+            raise ValueError(f"config key 'tiling.gsd': {self.gsd}; need a number > 0 (metres "
+                             "per pixel) or null")
+
+
+@dataclasses.dataclass(frozen=True)
 class IndexSettings:
     data: DataSettings
     classes: ClassSettings
     split: SplitSettings
+    tiling: WorkingResolution = WorkingResolution()
 
 
 def settings_from_json(text: str) -> IndexSettings:
-    """--settings JSON of the config sections data, classes and split -> IndexSettings."""
+    """--settings JSON of the config sections data, classes, split (and tiling: {gsd}) ->
+    IndexSettings."""
     settings = read_settings(text, IndexSettings)
     if not (settings.data.xview or settings.data.dota):
         raise ValueError("config key 'data': give at least one of data.xview and data.dota")
@@ -104,13 +124,15 @@ def build_index(settings: IndexSettings) -> tuple[pd.DataFrame, pd.DataFrame, di
         paths = getattr(settings.data, name)
         if paths is None:
             continue
-        scenes, objects, skips[name] = reader(paths.images, paths.labels, settings.classes)
+        read = SourceRead(name, paths, settings.tiling.gsd)
+        scenes, objects, skips[name] = reader(paths.images, paths.labels, settings.classes, read)
         rows_scenes += scenes
         rows_objects += objects
     scenes = pd.DataFrame(rows_scenes, columns=[c for c in SCENE_COLUMNS if c != "split"])
     objects = pd.DataFrame(rows_objects, columns=OBJECT_COLUMNS[1:])
     objects.insert(0, "object_id", np.arange(len(objects), dtype=np.int64))
     summary = summarise(scenes, objects, skips, settings.classes)
+    summary["working_gsd"] = settings.tiling.gsd
     try:
         scenes["split"] = assign_split(scenes, settings.split, settings.classes.target)
     except ValueError as error:
@@ -132,11 +154,21 @@ def _counts(scenes: pd.DataFrame, objects: pd.DataFrame, classes: ClassSettings)
     }
 
 
+def _gsd_range(scenes: pd.DataFrame) -> dict:
+    """Native GSDs of some scenes: least, greatest, how many unknown; and how many are resampled."""
+    known = pd.to_numeric(scenes["native_gsd"], errors="coerce").dropna()
+    return {"min": float(known.min()) if len(known) else None,
+            "max": float(known.max()) if len(known) else None,
+            "unknown": int(len(scenes) - len(known)),
+            "resampled_scenes": int((scenes["scale"] != 1.0).sum())}
+
+
 def summarise(scenes, objects, skips, classes: ClassSettings) -> dict:
     """Counts per source (scenes, objects per class, every skip) and in total."""
     sources = {}
     for name, log in skips.items():
         sources[name] = _counts(scenes[scenes["source"] == name], objects, classes)
+        sources[name]["native_gsd"] = _gsd_range(scenes[scenes["source"] == name])
         sources[name]["skips"] = log.as_dict()
     return {"sources": sources, "total": _counts(scenes, objects, classes),
             "target": classes.target}
@@ -144,7 +176,8 @@ def summarise(scenes, objects, skips, classes: ClassSettings) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", required=True, help="JSON of config sections data, classes, split")
+    parser.add_argument("--settings", required=True,
+                        help="JSON of config sections data, classes, split and tiling: {gsd}")
     parser.add_argument("--scenes", required=True, help="output scenes.csv")
     parser.add_argument("--objects", required=True, help="output objects.csv")
     parser.add_argument("--summary", required=True, help="output summary.json")
@@ -156,6 +189,9 @@ def main(argv=None) -> None:
     io.write_csv(args.objects, objects)
     io.write_csv(args.scenes, scenes)
     io.write_json(args.summary, summary)
+    if settings.tiling.gsd is not None:
+        log.info("working GSD %.4g m/px; native GSD per source %s", settings.tiling.gsd,
+                 {name: counts["native_gsd"] for name, counts in summary["sources"].items()})
     for name, counts in summary["splits"].items():
         log.info("split %s: %d scenes, objects per class %s", name, counts["scenes"],
                  counts["objects_per_class"])

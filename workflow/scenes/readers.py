@@ -2,16 +2,28 @@
 
 - xView: one GeoJSON FeatureCollection for all scenes; each feature's properties hold
   `image_id` ("2355.tif", a file in the images folder), `type_id` (the class id; some ids such
-  as 75 and 82 are invalid) and `bounds_imcoords` ("xmin,ymin,xmax,ymax" in pixels).
-- DOTA: `labelTxt/<stem>.txt` per scene, optional `imagesource:` and `gsd:` header lines, then
-  `x1 y1 x2 y2 x3 y3 x4 y4 category difficult` per object (an oriented polygon; the index keeps
-  its axis-aligned bounding box).
+  as 75 and 82 are invalid) and `bounds_imcoords`, the pixel box: the string
+  "xmin,ymin,xmax,ymax" or a list of four numbers (both are found in the wild). xView carries
+  no GSD: every scene is at `data.xview.gsd`.
+- DOTA: `labelTxt/<stem>.txt` per scene (UTF-8, or UTF-16 / UTF-8 with a byte-order mark, as
+  the DOTA devkit writes), `key:value` header lines before the objects (`imagesource:`, `gsd:`,
+  `acquisition dates:` in v1.5 and v2.0; any key is accepted and `gsd` is read), then
+  `x1 y1 x2 y2 x3 y3 x4 y4 category [difficult]` per object (an oriented polygon; the index
+  keeps its axis-aligned bounding box). Without the difficult field (9 fields) an object is not
+  difficult; DOTA_DIFFICULT lists the values DOTA v1.0 to v2.0 use. A scene's GSD is its
+  `gsd:` header, or `data.dota.gsd` where the header is missing or `gsd:null`.
+
+Boxes are scaled to the working resolution (workflow.scenes.resolution) and clipped to the
+scene there. Pixel formats (16-bit, 4-band) go through workflow.scenes.rasters.
 
 Nothing is dropped silently: each unusable input is counted in a `SkipLog` under one of
 `SKIP_KINDS` and logged (a missing or unreadable image names its file, a malformed DOTA line its
-file and line number). Labels absent from the class map are counted per label.
+file and line number). Labels absent from the class map are counted per label. What only the
+configuration can fix (a 16-bit scene without a stretch, bands the scene does not have, a
+scene of unknown GSD while tiling.gsd is set) stops the index with the file and the key.
 Only image headers are read (and one corner pixel, so that a truncated file fails here rather
-than in the tiling): the scene's pixels are never loaded.
+than in the tiling; and a decimated read when a stretch is configured): the scene's pixels are
+never loaded whole.
 """
 
 from __future__ import annotations
@@ -20,18 +32,21 @@ import collections
 import dataclasses
 import json
 import logging
-import warnings
+import math
 from pathlib import Path
 from typing import Mapping
 
 from workflow.core.geometry import clip_to_image
 from workflow.core.labels import ClassSettings
+from workflow.scenes import rasters
+from workflow.scenes.resolution import scene_size, to_working
+from workflow.scenes.sources import SourcePaths
 
 LOG = logging.getLogger(__name__)
 
 SKIP_KINDS = (
     "missing_image",  # a label (xView image_id, DOTA label file) whose image is not on disk
-    "unreadable_image",  # the image exists but cannot be decoded, or is not 8-bit 1/3/4-band
+    "unreadable_image",  # the image exists but cannot be decoded
     "objects_of_skipped_images",  # objects of scenes skipped for one of the two reasons above
     "malformed_label",  # a GeoJSON feature or DOTA line that cannot be parsed
     "unknown_label",  # a type id or category absent from the class map (see unknown_labels)
@@ -40,6 +55,10 @@ SKIP_KINDS = (
     "unlabelled_image",  # an image in the folder that no label refers to (not indexed)
 )
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+# DOTA's difficult field -> the index's 0/1. DOTA v1.0 to v2.0 write 0 and 1; the DOTA devkit's
+# format conversions also read 2, as not difficult (ParseTxtAndWrite maps 2 to 0).
+DOTA_DIFFICULT = {"0": 0, "1": 1, "2": 0}
+NULL_GSD = ("", "null", "none", "nan")  # `gsd:` values meaning "unknown"
 
 
 @dataclasses.dataclass
@@ -62,42 +81,60 @@ class SkipLog:
         return out
 
 
+@dataclasses.dataclass(frozen=True)
+class SourceRead:
+    """How one source is read: its config section (`data.<source>`) and the working GSD."""
+
+    source: str  # xview | dota
+    paths: SourcePaths
+    working_gsd: float | None  # tiling.gsd
+
+    def key(self, name: str) -> str:
+        return f"data.{self.source}.{name}"
+
+
 def probe_image(path: Path) -> tuple[int, int]:
-    """(width, height) of an image from its header; raises OSError if unreadable or unsupported."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-    from rasterio.windows import Window
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNGs carry no georeference
-            with rasterio.open(path) as src:
-                if src.count not in (1, 3, 4) or set(src.dtypes) != {"uint8"}:
-                    raise OSError(f"{path}: {src.count} bands of {src.dtypes}; need 1, 3 or 4 uint8")
-                src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
-                return int(src.width), int(src.height)
-    except RasterioError as error:
-        raise OSError(f"{path}: {error}") from None
+    """(width, height) of an image from its header; raises OSError if unreadable."""
+    info = rasters.probe(path)
+    return info.width, info.height
 
 
-def build_scene(source: str, image: Path, raw: list, reference: str, class_map: Mapping[str, str],
-                classes: ClassSettings, skips: SkipLog) -> tuple[dict, list[dict]] | None:
-    """One scene row and its object rows from raw `(source_label, box, difficult)` labels.
+def read_pixels_format(read: SourceRead, image: Path) -> tuple[int, int, tuple, list | None]:
+    """(width, height, RGB bands, stretch limits or None) of a scene; OSError if unreadable,
+    ValueError (naming the config key) if the configuration cannot read its pixels."""
+    info = rasters.probe(image)
+    bands = rasters.rgb_bands(info, read.paths.bands, image, read.key("bands"))
+    rasters.check_depth(info, read.paths.stretch, image, read.key("stretch"))
+    limits = None
+    if read.paths.stretch is not None:
+        limits = rasters.stretch_limits(image, bands, read.paths.stretch)
+    return info.width, info.height, bands, limits
 
-    `reference` names where the labels came from, for the log. Returns None (counted) when the
-    image is missing or unreadable.
+
+def build_scene(read: SourceRead, image: Path, raw: list, reference: str, native_gsd,
+                class_map: Mapping[str, str], classes: ClassSettings,
+                skips: SkipLog) -> tuple[dict, list[dict]] | None:
+    """One scene row and its object rows from raw `(source_label, native box, difficult)` labels.
+
+    `reference` names where the labels came from, for the log; `native_gsd` is the scene's GSD
+    (None: unknown). Returns None (counted) when the image is missing or unreadable.
     """
     if not image.is_file():
         skips.skip("missing_image", f"{image} not found ({len(raw)} labels in {reference})")
         skips.skip("objects_of_skipped_images", n=len(raw))
         return None
     try:
-        width, height = probe_image(image)
+        native_width, native_height, bands, limits = read_pixels_format(read, image)
     except OSError as error:
         skips.skip("unreadable_image", str(error))
         skips.skip("objects_of_skipped_images", n=len(raw))
         return None
-    scene_id = f"{source}_{image.stem}"
+    if native_gsd is None and read.working_gsd is not None:
+        raise ValueError(f"{reference}: the GSD of {image.name} is unknown and tiling.gsd is "
+                         f"{read.working_gsd}: set config key '{read.key('gsd')}' to the GSD to "
+                         "assume (m/px), or tiling.gsd: null to tile at native pixels")
+    size = scene_size(native_width, native_height, native_gsd, read.working_gsd)
+    scene_id = f"{read.source}_{image.stem}"
     objects = []
     for label, box, difficult in raw:
         name = class_map.get(label)
@@ -105,9 +142,10 @@ def build_scene(source: str, image: Path, raw: list, reference: str, class_map: 
             skips.skip("unknown_label")
             skips.unknown_labels[label] += 1
             continue
-        inside = clip_to_image(box, width, height)
+        inside = clip_to_image(to_working(box, size.scale), size.width, size.height)
         if inside is None:
-            skips.skip("box_outside_image", f"{image}: {label} box {box} lies outside {width}x{height}")
+            skips.skip("box_outside_image", f"{image}: {label} box {box} lies outside "
+                       f"{native_width}x{native_height}")
             continue
         clipped_box, clipped = inside
         skips.counts["clipped_box"] += int(clipped)
@@ -116,18 +154,38 @@ def build_scene(source: str, image: Path, raw: list, reference: str, class_map: 
                             xmax=clipped_box[2], ymax=clipped_box[3], clipped=clipped,
                             difficult=difficult))
     n_target = sum(obj["class_name"] == classes.target for obj in objects)
-    scene = dict(scene_id=scene_id, source=source, image_path=str(image), width=width,
-                 height=height, n_objects=len(objects), n_target=n_target)
+    scene = dict(scene_id=scene_id, source=read.source, image_path=str(image), width=size.width,
+                 height=size.height, n_objects=len(objects), n_target=n_target,
+                 native_width=native_width, native_height=native_height,
+                 native_gsd=native_gsd, gsd=size.gsd, scale=size.scale,
+                 bands=rasters.format_numbers(bands),
+                 stretch=rasters.format_numbers(limits))
     return scene, objects
 
 
-def _parse_box(values: list[str]) -> tuple[float, float, float, float]:
+def _parse_box(values) -> tuple[float, float, float, float]:
     xmin, ymin, xmax, ymax = (float(v) for v in values)
-    if not all(abs(v) < float("inf") for v in (xmin, ymin, xmax, ymax)):
-        raise ValueError(f"non-finite coordinates {values}")
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        raise ValueError(f"non-finite coordinates {list(values)}")
     if xmax <= xmin or ymax <= ymin:
-        raise ValueError(f"empty box {values}")
+        raise ValueError(f"empty box {list(values)}")
     return xmin, ymin, xmax, ymax
+
+
+def parse_bounds(bounds) -> tuple[float, float, float, float]:
+    """xView `bounds_imcoords`: "xmin,ymin,xmax,ymax" or a list of four numbers -> box."""
+    if isinstance(bounds, str):
+        values = bounds.split(",")
+    elif isinstance(bounds, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds):
+        values = list(bounds)
+    else:
+        raise ValueError(f"bounds_imcoords {bounds!r} is neither 'xmin,ymin,xmax,ymax' nor a "
+                         "list of four numbers")
+    if len(values) != 4:
+        raise ValueError(f"bounds_imcoords {bounds!r} does not hold four numbers "
+                         "(xmin, ymin, xmax, ymax)")
+    return _parse_box(values)
 
 
 def parse_xview_feature(feature) -> tuple[str, str, tuple]:
@@ -143,15 +201,13 @@ def parse_xview_feature(feature) -> tuple[str, str, tuple]:
         raise ValueError(f"bad image_id {image_id!r}")
     if isinstance(type_id, bool) or not float(type_id).is_integer():
         raise ValueError(f"bad type_id {type_id!r}")
-    bounds = str(props["bounds_imcoords"]).split(",")
-    if len(bounds) != 4:
-        raise ValueError(f"bounds_imcoords {props['bounds_imcoords']!r} is not 'xmin,ymin,xmax,ymax'")
-    return image_id, str(int(float(type_id))), _parse_box(bounds)
+    return image_id, str(int(float(type_id))), parse_bounds(props["bounds_imcoords"])
 
 
-def read_xview(images: Path, labels: Path, classes: ClassSettings):
+def read_xview(images: Path, labels: Path, classes: ClassSettings, read: SourceRead | None = None):
     """Scenes, objects and skips of an xView folder of GeoTIFFs and its one GeoJSON."""
     images, labels = Path(images), Path(labels)
+    read = read or SourceRead("xview", SourcePaths(str(images), str(labels)), None)
     if not images.is_dir():
         raise ValueError(f"xView images folder {images} (config data.xview.images) does not exist")
     try:
@@ -161,40 +217,83 @@ def read_xview(images: Path, labels: Path, classes: ClassSettings):
     if not isinstance(collection, dict) or not isinstance(collection.get("features"), list):
         raise ValueError(f"xView labels {labels}: not a GeoJSON FeatureCollection")
     skips = SkipLog("xview")
-    by_image: dict[str, list] = {}
+    by_image: dict[str, tuple] = {}
     for index, feature in enumerate(collection["features"]):
         try:
             image_id, type_id, box = parse_xview_feature(feature)
         except (ValueError, TypeError) as error:
             skips.skip("malformed_label", f"{labels}: feature {index}: {error}")
             continue
-        by_image.setdefault(image_id, ([], str(labels)))[0].append((type_id, box, 0))
-    return _collect("xview", images, by_image, classes.xview, classes, skips)
+        by_image.setdefault(image_id, ([], str(labels), read.paths.gsd))[0].append((type_id, box, 0))
+    return _collect(read, images, by_image, classes.xview, classes, skips)
 
 
 def parse_dota_line(line: str) -> tuple[str, tuple, int]:
     """(category, axis-aligned box, difficult) of one DOTA object line; ValueError if malformed."""
     tokens = line.split()
-    if len(tokens) != 10:
-        raise ValueError(f"{len(tokens)} fields, expected 10 (8 coordinates, category, difficult)")
+    if len(tokens) not in (9, 10):
+        raise ValueError(f"{len(tokens)} fields, expected 9 or 10 (8 coordinates, category, "
+                         "optional difficult)")
     coords = [float(v) for v in tokens[:8]]
     xs, ys = coords[0::2], coords[1::2]
-    if tokens[9] not in ("0", "1"):
-        raise ValueError(f"difficult is {tokens[9]!r}, expected 0 or 1")
-    return tokens[8], _parse_box([min(xs), min(ys), max(xs), max(ys)]), int(tokens[9])
+    difficult = tokens[9] if len(tokens) == 10 else "0"
+    if difficult not in DOTA_DIFFICULT:
+        raise ValueError(f"difficult is {difficult!r}, expected one of {sorted(DOTA_DIFFICULT)}")
+    return tokens[8], _parse_box([min(xs), min(ys), max(xs), max(ys)]), DOTA_DIFFICULT[difficult]
 
 
-def read_dota_labels(path: Path, skips: SkipLog) -> list:
-    """Raw `(category, box, difficult)` labels of one labelTxt file (header lines skipped)."""
-    raw = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        if not line.strip() or line.startswith(("imagesource:", "gsd:")):
+def read_label_text(path: Path) -> str:
+    """A label file's text: UTF-16 or UTF-8 by its byte-order mark, else UTF-8 (bad bytes
+    replaced, so that the line holding them is reported as malformed)."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def is_header(line: str) -> bool:
+    """A `key:value` line: it holds a colon and does not start with a coordinate."""
+    if ":" not in line:
+        return False
+    first = line.split()[0] if line.split() else ""
+    try:
+        float(first)
+    except ValueError:
+        return True
+    return False
+
+
+def header_gsd(value: str, where: str, skips: SkipLog) -> float | None:
+    """The metres per pixel of a `gsd:` header; None when null or unusable (then counted)."""
+    if value.strip().lower() in NULL_GSD:
+        return None
+    try:
+        gsd = float(value)
+    except ValueError:
+        gsd = float("nan")
+    if not (math.isfinite(gsd) and gsd > 0):
+        skips.skip("malformed_label", f"{where}: gsd {value.strip()!r} is not a positive number; "
+                   "the scene's GSD is taken as unknown")
+        return None
+    return gsd
+
+
+def read_dota_labels(path: Path, skips: SkipLog) -> tuple[list, dict[str, str]]:
+    """Raw `(category, box, difficult)` labels of one labelTxt file and its header
+    (`key:value` lines before the first object; keys lower-cased)."""
+    raw, header = [], {}
+    for number, line in enumerate(read_label_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        if not raw and is_header(line):
+            key, value = line.split(":", 1)
+            header[key.strip().lower()] = value.strip()
             continue
         try:
             raw.append(parse_dota_line(line))
         except ValueError as error:
             skips.skip("malformed_label", f"{path}:{number}: {error}: {line.strip()!r}")
-    return raw
+    return raw, header
 
 
 def find_image(images: Path, stem: str) -> Path:
@@ -205,29 +304,32 @@ def find_image(images: Path, stem: str) -> Path:
     return images / f"{stem}.png"
 
 
-def read_dota(images: Path, labels: Path, classes: ClassSettings):
+def read_dota(images: Path, labels: Path, classes: ClassSettings, read: SourceRead | None = None):
     """Scenes, objects and skips of a DOTA images folder and its labelTxt folder."""
     images, labels = Path(images), Path(labels)
+    read = read or SourceRead("dota", SourcePaths(str(images), str(labels)), None)
     for path, key in ((images, "images"), (labels, "labels")):
         if not path.is_dir():
             raise ValueError(f"DOTA {key} folder {path} (config data.dota.{key}) does not exist")
     skips = SkipLog("dota")
     by_image = {}
     for label_file in sorted(labels.glob("*.txt")):
-        raw = read_dota_labels(label_file, skips)
-        by_image[find_image(images, label_file.stem).name] = (raw, str(label_file))
-    return _collect("dota", images, by_image, classes.dota, classes, skips)
+        raw, header = read_dota_labels(label_file, skips)
+        gsd = header_gsd(header["gsd"], str(label_file), skips) if "gsd" in header else None
+        gsd = read.paths.gsd if gsd is None else gsd
+        by_image[find_image(images, label_file.stem).name] = (raw, str(label_file), gsd)
+    return _collect(read, images, by_image, classes.dota, classes, skips)
 
 
-def _collect(source, images: Path, by_image: dict, class_map, classes, skips: SkipLog):
+def _collect(read: SourceRead, images: Path, by_image: dict, class_map, classes, skips: SkipLog):
     """Build every labelled scene (sorted by file name) and count unlabelled images.
 
-    by_image: image file name -> (raw labels, where they came from).
+    by_image: image file name -> (raw labels, where they came from, native GSD or None).
     """
     scenes, objects = [], []
     for name in sorted(by_image):
-        raw, reference = by_image[name]
-        built = build_scene(source, images / name, raw, reference, class_map, classes, skips)
+        raw, reference, gsd = by_image[name]
+        built = build_scene(read, images / name, raw, reference, gsd, class_map, classes, skips)
         if built is not None:
             scenes.append(built[0])
             objects.extend(built[1])
@@ -238,7 +340,7 @@ def _collect(source, images: Path, by_image: dict, class_map, classes, skips: Sk
                    n=len(unlabelled))
     for label, count in sorted(skips.unknown_labels.items()):
         LOG.warning("%s: skipped %d objects with label %r absent from classes.%s",
-                    source, count, label, source)
-    LOG.info("%s: %d scenes, %d objects; skips %s", source, len(scenes), len(objects),
+                    read.source, count, label, read.source)
+    LOG.info("%s: %d scenes, %d objects; skips %s", read.source, len(scenes), len(objects),
              {k: v for k, v in skips.counts.items() if v})
     return scenes, objects, skips

@@ -1,14 +1,26 @@
 """Tiles cut from the indexed scenes: plane-centred crops, background tiles, detection tiles.
 
 `python -m workflow.tiles.tiling {crops|background|detect} --settings JSON(tiling, classes)
---scenes scenes.csv --objects objects.csv --manifest results/tiles/<kind>/manifest.csv`
-(manifest columns and image folders in docs/dataflow.md, section tiles).
+--scenes scenes.csv --objects objects.csv --manifest results/tiles/<kind>/manifest.csv
+[--summary results/tiles/crops/summary.json]` (manifest columns and image folders in
+docs/dataflow.md, section tiles; `--summary` is the crops' count of every target without a crop).
 
-Reading. Each scene is opened with rasterio (GeoTIFF and PNG alike) and read one window at a
-time (`Window`, `boundless=False`; windows are shifted to lie inside the scene), in row-major
-order so that line-based formats (PNG) are decoded forwards. GDAL's block cache is capped at
-`workflow.tiles.windows.gdal_cache_bytes`, a band of windows: memory follows the tile size and scene width, never the
-scene's area.
+Reading. Everything here is in working pixels: the scene at the working ground resolution the
+index recorded (`tiling.gsd`; workflow.scenes.resolution), so crops, background tiles and
+detection tiles are all cut at that one GSD. Each scene is opened with rasterio (GeoTIFF and
+PNG alike) and read one window at a time (workflow.tiles.windows: the native window resampled
+to the tile's size, `boundless=False`; windows are shifted to lie inside the scene), in
+row-major order so that line-based formats (PNG) are decoded forwards. GDAL's block cache is
+capped at `workflow.tiles.windows.gdal_cache_bytes`, a band of windows: memory follows the tile
+size and scene width, never the scene's area.
+
+Crops that fit. A crop is centred on its target and moved, when it must, so that it holds the
+whole box (no plane is ever cut by its crop). A target whose box does not fit in `crop_size`
+px is handled by `tiling.oversize`: `skip` leaves it out; `shrink` reads a larger window
+(side: the box's extent / SHRINK_FILL, so that the plane keeps some background around it) and
+resizes it to the crop, recording `scale` (working px per crop px) in the manifest, the box and
+size class in crop pixels. Each such target is logged with its scene and size, and counted by
+reason in the crops summary (which the plane bank's summary repeats).
 
 Visibility rule. An object belongs to a tile when at least `tiling.min_visibility` of its box
 area lies inside the tile; its label is then its box clipped to the tile. Objects overlapping a
@@ -43,7 +55,9 @@ from workflow.core.labels import BOX, SPLITS, ClassSettings, size_class, yolo_li
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.tiles.windows import (
+    box_extent,
     centred_origin,
+    fits,
     gdal_cache_bytes,
     grid_windows,
     open_scene,
@@ -53,8 +67,13 @@ from workflow.tiles.windows import (
 
 LOG = logging.getLogger(__name__)
 KINDS = ("crops", "background", "detect")
-SCENE_COLUMNS = ["scene_id", "image_path", "width", "height", "split"]
+SCENE_COLUMNS = ["scene_id", "image_path", "width", "height", "split", "native_width",
+                 "native_height", "scale", "bands", "stretch"]
 OBJECT_COLUMNS = ["object_id", "scene_id", "class_name", "class_id", "xmin", "ymin", "xmax", "ymax"]
+OVERSIZE = ("skip", "shrink")  # tiling.oversize: what becomes of a target larger than its crop
+SHRINK_FILL = 0.875  # a shrunk target spans this share of its crop's side (28 of 32 px)
+# Why a target of the train split has no crop (crops summary, `skipped`).
+CROP_SKIPS = ("larger_than_crop", "larger_than_scene", "scene_smaller_than_crop")
 
 
 
@@ -71,7 +90,7 @@ class TarmacRule:
 # The tiling keys each kind reads. Rules pass only these (get_tiling_settings in
 # rules/common.smk), so that a changed detection tile size does not recut the diffusion crops.
 KIND_KEYS = {
-    "crops": ("crop_size",),
+    "crops": ("crop_size", "oversize"),
     "background": ("background_margin", "background_stride", "detect_size", "min_visibility",
                    "tarmac"),
     "detect": ("detect_size", "detect_overlap", "min_visibility"),
@@ -82,6 +101,7 @@ KIND_KEYS = {
 class TilingSettings:
     """The `tiling` section; keys a kind does not read may be absent (None)."""
     crop_size: int | None = None
+    oversize: str | None = None
     background_margin: int | None = None
     background_stride: int | None = None
     detect_size: int | None = None
@@ -92,6 +112,8 @@ class TilingSettings:
     def __post_init__(self):
         if self.detect_overlap is not None:
             check_overlap(self.detect_overlap, self.detect_size)
+        if self.oversize is not None and self.oversize not in OVERSIZE:
+            raise ValueError(f"config key 'tiling.oversize': {self.oversize!r}; allowed {OVERSIZE}")
         if self.min_visibility is not None and not 0 < self.min_visibility <= 1:
             raise ValueError(f"config key 'tiling.min_visibility': {self.min_visibility}; need (0, 1]")
         for key in ("crop_size", "background_stride", "detect_size"):
@@ -196,12 +218,33 @@ def fitting_scenes(scenes: pd.DataFrame, size: int, what: str) -> pd.DataFrame:
     return scenes[~small]
 
 
-def make_crops(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
-    """One crop_size crop per target object of the train split, centred on the object."""
+def crop_window(box, size: int, width: int, height: int, oversize: str):
+    """(x0, y0, side) of the window a target's crop is cut from, or (None, reason) without one.
+
+    A box that fits gets the `size` window centred on it (and holding it); a larger one, with
+    `shrink`, the window of side extent / SHRINK_FILL, if the scene holds it.
+    """
+    if fits(box, size):
+        return (*centred_origin(box, size, width, height), size), None
+    if oversize == "skip":
+        return None, "larger_than_crop"
+    side = int(np.ceil(max(box_extent(box)) / SHRINK_FILL))
+    if side > min(width, height):
+        return None, "larger_than_scene"
+    return (*centred_origin(box, side, width, height), side), None
+
+
+def make_crops(scenes, objects, settings: Settings, out: Path) -> tuple[pd.DataFrame, dict]:
+    """One crop_size crop per target object of the train split, centred on the object, holding
+    it whole (see "Crops that fit"); returns the manifest and the crops summary."""
     size, target = settings.tiling.crop_size, settings.classes.target
-    rows = []
-    train = fitting_scenes(scenes[scenes["split"] == "train"], size, "crop")
+    oversize = settings.tiling.oversize
+    rows, skipped, shrunk = [], dict.fromkeys(CROP_SKIPS, 0), 0
+    train_all = scenes[scenes["split"] == "train"]
+    train = fitting_scenes(train_all, size, "crop")
     targets = objects[objects["class_name"] == target]
+    small = targets["scene_id"].isin(set(train_all["scene_id"]) - set(train["scene_id"]))
+    skipped["scene_smaller_than_crop"] = int(small.sum())
     for scene in train.itertuples():
         planes = targets[targets["scene_id"] == scene.scene_id]
         if planes.empty:
@@ -210,19 +253,40 @@ def make_crops(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
         with open_scene(scene) as src:
             for obj in planes.itertuples():
                 box = (obj.xmin, obj.ymin, obj.xmax, obj.ymax)
-                x0, y0 = centred_origin(box, size, scene.width, scene.height)
-                rel, _ = clip_to_window(np.array(box), x0, y0, size)
+                window, reason = crop_window(box, size, scene.width, scene.height, oversize)
+                extent = "x".join(str(v) for v in box_extent(box))
+                if window is None:
+                    skipped[reason] += 1
+                    LOG.warning("crops: %s object %d, %s px at the working GSD: no crop (%s, "
+                                "crop %d px, scene %dx%d px, tiling.oversize %s)", scene.scene_id,
+                                obj.object_id, extent, reason, size, scene.width, scene.height,
+                                oversize)
+                    continue
+                x0, y0, side = window
+                if side != size:
+                    shrunk += 1
+                    LOG.warning("crops: %s object %d, %s px at the working GSD, larger than the "
+                                "%d px crop: shrunk from a %d px window (scale %.3f)",
+                                scene.scene_id, obj.object_id, extent, size, side, side / size)
+                rel, _ = clip_to_window(np.array(box), x0, y0, side)
+                rel = rel[0] * (size / side)
                 crop_id = f"{scene.scene_id}_{obj.object_id}"
                 image = out / "images" / f"{crop_id}.png"
-                write_tile(image, read_window(src, x0, y0, size))
+                write_tile(image, read_window(src, x0, y0, side, size))
                 rows.append(dict(crop_id=crop_id, image=str(image), scene_id=scene.scene_id,
                                  object_id=obj.object_id, x0=x0, y0=y0,
-                                 **dict(zip(BOX, rel[0].round(3))),
-                                 size_class=size_class(obj.ymax - obj.ymin, obj.xmax - obj.xmin, size)))
-    LOG.info("crops: %d written from %d train scenes (%d %s objects in the train split)", len(rows),
-             len(train), int(targets["scene_id"].isin(train["scene_id"]).sum()), target)
-    return pd.DataFrame(rows, columns=["crop_id", "image", "scene_id", "object_id", "x0", "y0", *BOX,
-                                       "size_class"])
+                                 **dict(zip(BOX, rel.round(3))),
+                                 size_class=size_class(rel[3] - rel[1], rel[2] - rel[0], size),
+                                 scale=round(side / size, 6)))
+    n_targets = int(targets["scene_id"].isin(train_all["scene_id"]).sum())
+    summary = {"targets": n_targets, "crops": len(rows), "crop_size": size,
+               "oversize": {"policy": oversize, "shrunk": shrunk, "skipped": skipped}}
+    LOG.info("crops: %d written from %d train scenes (%d %s objects in the train split); %d "
+             "shrunk, without a crop %s", len(rows), len(train), n_targets, target, shrunk,
+             {k: v for k, v in skipped.items() if v})
+    table = pd.DataFrame(rows, columns=["crop_id", "image", "scene_id", "object_id", "x0", "y0",
+                                        *BOX, "size_class", "scale"])
+    return table, summary
 
 
 def make_background(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
@@ -253,7 +317,7 @@ def make_background(scenes, objects, settings: Settings, out: Path) -> pd.DataFr
     LOG.info("background: %d tiles written (%s), %d windows rejected within %d px of a %s, "
              "%d object labels dropped by the visibility rule", len(table),
              table["context"].value_counts().to_dict(), rejected, t.background_margin, target, dropped)
-    return table
+    return table, None
 
 
 def make_detect(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
@@ -287,7 +351,7 @@ def make_detect(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
              "(min_visibility %.2f); %d of %d objects in no tile", len(table),
              table["split"].value_counts().to_dict(), dropped, t.min_visibility,
              int(in_tiles.sum()) - len(labelled), int(in_tiles.sum()))
-    return table
+    return table, None
 
 
 SUBDIRS = {"crops": ["images"], "background": ["images", "labels"],
@@ -295,16 +359,22 @@ SUBDIRS = {"crops": ["images"], "background": ["images", "labels"],
 MAKERS = {"crops": make_crops, "background": make_background, "detect": make_detect}
 
 
-def make_tiles(kind: str, scenes_csv, objects_csv, settings: Settings, manifest) -> pd.DataFrame:
-    """Clear the old outputs of `kind`, write its images, then its manifest (last, atomically)."""
+def make_tiles(kind: str, scenes_csv, objects_csv, settings: Settings, manifest,
+               summary=None) -> pd.DataFrame:
+    """Clear the old outputs of `kind`, write its images, then its manifest (last, atomically)
+    and, for the crops, their summary to `summary` (required then)."""
     import rasterio
 
+    if (kind == "crops") != (summary is not None):
+        raise ValueError("the crops, and only they, write a summary (--summary)")
     scenes, objects = load_index(scenes_csv, objects_csv)
     manifest = Path(manifest)
     out = prepare_output(manifest, SUBDIRS[kind])
     window = settings.tiling.crop_size if kind == "crops" else settings.tiling.detect_size
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes(scenes, window)):
-        table = MAKERS[kind](scenes, objects, settings, out)
+        table, counts = MAKERS[kind](scenes, objects, settings, out)
+    if summary is not None:
+        io.write_json(summary, counts)
     io.write_csv(manifest, table)
     LOG.info("wrote %s (%d rows)", manifest, len(table))
     return table
@@ -317,10 +387,11 @@ def main(argv=None) -> None:
     parser.add_argument("--scenes", required=True, help="results/index/scenes.csv")
     parser.add_argument("--objects", required=True, help="results/index/objects.csv")
     parser.add_argument("--manifest", required=True, help="output manifest.csv")
+    parser.add_argument("--summary", help="output summary.json (crops only: targets without a crop)")
     args = parser.parse_args(argv)
     setup_logging()
     make_tiles(args.kind, args.scenes, args.objects, settings_from_json(args.settings, args.kind),
-               args.manifest)
+               args.manifest, args.summary)
 
 
 if __name__ == "__main__":

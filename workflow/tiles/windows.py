@@ -1,8 +1,13 @@
 """Windows of a scene: grids, shifts and windowed reading (box geometry: workflow.core.geometry).
 
-A window is the integer square `[x0, x0 + size) x [y0, y0 + size)` (docs/dataflow.md). Scenes
-are read with rasterio (GeoTIFF and PNG alike) one window at a time with `boundless=False`,
-never whole.
+A window is the integer square `[x0, x0 + size) x [y0, y0 + size)` of working pixels
+(docs/dataflow.md): the scene at the working ground resolution the index recorded
+(workflow.scenes.resolution). Scenes are read with rasterio (GeoTIFF and PNG alike) one window
+at a time with `boundless=False`, never whole: a working window is the native window `scale`
+times larger, read with `out_shape` at the tile's size, so that GDAL resamples it (area
+average when shrinking, bilinear when enlarging; from the file's overviews where it has them).
+At scale 1 the read is the plain window, pixel for pixel. The scene's bands and stretch
+(workflow.scenes.rasters) then make it 8-bit RGB.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workflow.scenes.rasters import parse_numbers, to_rgb8
+
 # GDAL's block cache: its default (5 % of RAM) lets a large scene's blocks pile up. We size it to
 # hold one band of windows (window rows plus up to two block rows of 512, full scene width), so
 # that overlapping windows are decoded once. rasterio passes GDAL_CACHEMAX in bytes.
@@ -21,8 +28,12 @@ CACHE_BLOCK_ROWS = 2 * 512
 
 
 def gdal_cache_bytes(scenes, window: int) -> int:
-    """Block cache (bytes) holding a full-width band of `window` rows of the widest scene."""
-    need = int(scenes["width"].max() if len(scenes) else 0) * 4 * (window + CACHE_BLOCK_ROWS)
+    """Block cache (bytes) holding a full-width band of `window` working rows (that many native
+    rows times the scene's scale) of the widest scene."""
+    if not len(scenes):
+        return GDAL_CACHE_MIN
+    rows = window * scenes["scale"].astype(float) + CACHE_BLOCK_ROWS
+    need = int((scenes["native_width"].astype(float) * 4 * rows).max())
     return int(min(max(need, GDAL_CACHE_MIN), GDAL_CACHE_MAX))
 
 
@@ -33,12 +44,32 @@ def shift_inside(start: int, size: int, length: int) -> int:
     return int(min(max(start, 0), length - size))
 
 
-def centred_origin(box, size: int, width: int, height: int) -> tuple[int, int]:
-    """Origin (x0, y0) of the `size` window centred on a box, shifted to stay in the scene."""
+def box_extent(box) -> tuple[int, int]:
+    """Width and height of the integer pixels a box touches: what a window must hold."""
     xmin, ymin, xmax, ymax = box
-    x0 = int(np.floor((xmin + xmax) / 2 - size / 2 + 0.5))
-    y0 = int(np.floor((ymin + ymax) / 2 - size / 2 + 0.5))
-    return shift_inside(x0, size, width), shift_inside(y0, size, height)
+    return int(np.ceil(xmax) - np.floor(xmin)), int(np.ceil(ymax) - np.floor(ymin))
+
+
+def fits(box, size: int) -> bool:
+    """Whether some `size` window holds the whole box."""
+    return max(box_extent(box)) <= size
+
+
+def _centred_start(low: float, high: float, size: int, length: int) -> int:
+    """Start of the `size` window centred on `[low, high)`: moved the least so that it holds
+    the interval when it can, then so that it lies inside `[0, length)`."""
+    start = int(np.floor((low + high) / 2 - size / 2 + 0.5))
+    first, last = int(np.ceil(high)) - size, int(np.floor(low))  # starts that hold the interval
+    if first <= last:
+        start = min(max(start, first), last)
+    return shift_inside(start, size, length)
+
+
+def centred_origin(box, size: int, width: int, height: int) -> tuple[int, int]:
+    """Origin (x0, y0) of the `size` window centred on a box, shifted to hold the box when it
+    fits (`fits`) and to stay in the scene."""
+    xmin, ymin, xmax, ymax = box
+    return _centred_start(xmin, xmax, size, width), _centred_start(ymin, ymax, size, height)
 
 
 def grid_positions(length: int, size: int, stride: int) -> list[int]:
@@ -60,30 +91,65 @@ def grid_windows(width: int, height: int, size: int, stride: int) -> list[tuple[
     return [(x0, y0) for y0 in grid_positions(height, size, stride) for x0 in xs]
 
 
+class SceneReader:
+    """An open scene read by working windows (see the module docstring).
+
+    scene: a scenes.csv row (width, height: working size; native_width, native_height, scale,
+    bands, stretch as the index wrote them).
+    """
+
+    def __init__(self, src, scene):
+        self.src, self.name = src, str(scene.image_path)
+        self.width, self.height = int(scene.width), int(scene.height)
+        self.scale = float(scene.scale)
+        self.bands = [int(b) for b in parse_numbers(scene.bands, 3, f"{self.name}: bands")]
+        self.limits = parse_numbers(scene.stretch, 6, f"{self.name}: stretch")
+        if self.limits is not None:
+            self.limits = [self.limits[i:i + 2] for i in (0, 2, 4)]
+
+    def read(self, x0: int, y0: int, size: int, out: int | None = None) -> np.ndarray:
+        """The working window `[x0, x0 + size) x [y0, y0 + size)` as (out, out, 3) uint8 RGB
+        (`out` defaults to `size`; a smaller one shrinks the window, as oversize crops do)."""
+        from rasterio.enums import Resampling
+        from rasterio.windows import Window
+
+        out = size if out is None else out
+        if x0 < 0 or y0 < 0 or x0 + size > self.width or y0 + size > self.height:
+            raise ValueError(f"{self.name}: window ({x0}, {y0}, {size}) leaves the scene "
+                             f"({self.width}x{self.height} working px)")
+        native = size * self.scale  # native px of the window's side
+        if self.scale == 1.0 and out == size:  # native pixels: the plain window
+            window, options = Window(x0, y0, size, size), {}
+        else:  # clamped: floating-point rounding must not push the far edge off the raster
+            left, top = x0 * self.scale, y0 * self.scale
+            window = Window(left, top, min(native, self.src.width - left),
+                            min(native, self.src.height - top))
+            shrink = native > out
+            options = dict(out_shape=(3, out, out),
+                           resampling=Resampling.average if shrink else Resampling.bilinear)
+        data = self.src.read(self.bands, window=window, boundless=False, **options)  # (3, out, out)
+        return to_rgb8(data, self.limits)
+
+
 @contextlib.contextmanager
 def open_scene(scene):
-    """Open a scene row's image with rasterio; its size must match the index."""
+    """Open a scene row's image with rasterio -> SceneReader; its size must match the index."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNGs carry no georeference
         with rasterio.open(scene.image_path) as src:
-            if (src.width, src.height) != (scene.width, scene.height):
+            native = (int(scene.native_width), int(scene.native_height))
+            if (src.width, src.height) != native:
                 raise ValueError(f"{scene.image_path}: {src.width}x{src.height} px, the index says "
-                                 f"{scene.width}x{scene.height}: rebuild the index")
-            yield src
+                                 f"{native[0]}x{native[1]}: rebuild the index")
+            yield SceneReader(src, scene)
 
 
-def read_window(src, x0: int, y0: int, size: int) -> np.ndarray:
-    """The window `[x0, x0 + size) x [y0, y0 + size)` as (size, size, 3) uint8 RGB."""
-    from rasterio.windows import Window
-
-    if x0 < 0 or y0 < 0 or x0 + size > src.width or y0 + size > src.height:
-        raise ValueError(f"{src.name}: window ({x0}, {y0}, {size}) leaves the scene")
-    bands = [1, 1, 1] if src.count == 1 else [1, 2, 3]  # grey -> RGB; alpha dropped
-    data = src.read(bands, window=Window(x0, y0, size, size), boundless=False)  # (3, size, size)
-    return np.ascontiguousarray(data.transpose(1, 2, 0))
+def read_window(reader: SceneReader, x0: int, y0: int, size: int, out: int | None = None):
+    """`reader.read(x0, y0, size, out)`: (out, out, 3) uint8 RGB of a working window."""
+    return reader.read(x0, y0, size, out)
 
 
 def write_tile(path: Path, tile: np.ndarray, labels: Path | None = None, text: str = "") -> None:

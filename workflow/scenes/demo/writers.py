@@ -6,12 +6,18 @@ FeatureCollection for all scenes; each feature has `bounds_imcoords` "xmin,ymin,
 Polygon through the scene's transform.
 DOTA: one PNG per scene and `labelTxt/<stem>.txt` with `imagesource:` and `gsd:` header lines,
 then `x1 y1 x2 y2 x3 y3 x4 y4 category difficult`.
+
+A scene drawn at one ground resolution can be written at another (`rescale`): the image is
+resampled (cubic when enlarging, area average when shrinking) and its labels scaled with it,
+xView boxes rounded outwards to whole pixels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
 import rasterio
 from rasterio.transform import Affine
@@ -29,10 +35,30 @@ DOTA_CATEGORIES = {
 }
 
 
-def scene_transform(rng: np.random.Generator) -> Affine:
-    """A north-up transform at GSD_M for a scene whose top-left corner is somewhere on land-ish."""
+def rescale(image: np.ndarray, objects: list[SceneObject], drawn_gsd: float,
+            written_gsd: float) -> tuple[np.ndarray, list[SceneObject]]:
+    """A scene drawn at `drawn_gsd` (m/px) as written at `written_gsd`: the image resampled to
+    round(side * drawn / written) px, the labels scaled by the same ratio."""
+    side = image.shape[0]
+    written = int(round(side * drawn_gsd / written_gsd))
+    if written == side:
+        return image, objects
+    factor = written / side
+    interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    resized = cv2.resize(image, (written, written), interpolation=interpolation)
+    scaled = []
+    for obj in objects:
+        x0, y0, x1, y1 = obj.box
+        box = (int(np.floor(x0 * factor)), int(np.floor(y0 * factor)),
+               min(int(np.ceil(x1 * factor)), written), min(int(np.ceil(y1 * factor)), written))
+        scaled.append(dataclasses.replace(obj, box=box, polygon=obj.polygon * factor))
+    return resized, scaled
+
+
+def scene_transform(rng: np.random.Generator, gsd: float = GSD_M) -> Affine:
+    """A north-up transform at `gsd` m/px for a scene whose top-left corner is somewhere on land-ish."""
     lat, lon = rng.uniform(-50, 50), rng.uniform(-150, 150)
-    dlat = GSD_M / METRES_PER_DEGREE
+    dlat = gsd / METRES_PER_DEGREE
     dlon = dlat / np.cos(np.radians(lat))
     return Affine(dlon, 0.0, lon, 0.0, -dlat, lat)
 
@@ -86,9 +112,9 @@ def xview_features(
     return features
 
 
-def dota_text(objects: list[SceneObject], size: int) -> str:
+def dota_text(objects: list[SceneObject], size: int, gsd: float = GSD_M) -> str:
     """labelTxt content: header lines, then one oriented polygon per object (clipped to the image)."""
-    lines = ["imagesource:demo_scenes", f"gsd:{GSD_M}"]
+    lines = ["imagesource:demo_scenes", f"gsd:{gsd}"]
     for obj in objects:
         corners = np.clip(obj.polygon, 0, size).reshape(-1)
         coords = " ".join(f"{value:.1f}" for value in corners)
@@ -97,8 +123,9 @@ def dota_text(objects: list[SceneObject], size: int) -> str:
 
 
 def write_dota(
-    images: Path, labels: Path, stem: str, image: np.ndarray, objects: list[SceneObject]
+    images: Path, labels: Path, stem: str, image: np.ndarray, objects: list[SceneObject],
+    gsd: float = GSD_M,
 ) -> None:
     write_png(images / f"{stem}.png", image)
     with atomic_path(labels / f"{stem}.txt") as tmp:
-        tmp.write_text(dota_text(objects, image.shape[0]))
+        tmp.write_text(dota_text(objects, image.shape[0], gsd))

@@ -1,0 +1,98 @@
+"""Class-aware sampling (detect.train.class_aware): the weights, one sampled epoch, the loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workflow.detect import sampling
+from workflow.detect.train import TrainSettings, trainer_class
+
+PLANE, CAR, TRUCK = 0, 1, 2
+
+
+def labels(n_plane_and_car: int, n_car: int, n_truck: int, n_empty: int) -> list[np.ndarray]:
+    """Per image, its (n, 1) class ids as ultralytics' YOLODataset.labels[i]['cls'] holds them."""
+    images = [np.array([[PLANE], [CAR], [CAR]], np.float32)] * n_plane_and_car
+    images += [np.array([[CAR]] * 3, np.float32)] * n_car
+    images += [np.array([[TRUCK], [CAR]], np.float32)] * n_truck
+    images += [np.zeros((0, 1), np.float32)] * n_empty
+    return images
+
+
+def test_weights_follow_the_rarest_class_of_each_image():
+    weights = sampling.image_weights(labels(5, 80, 10, 5), n_classes=4)
+    # images holding: plane 5, car 95, truck 10 -> class weights 1/5, 1/95, 1/10
+    raw = np.array([1 / 5] * 5 + [1 / 95] * 80 + [1 / 10] * 10 + [1 / 95] * 5)
+    np.testing.assert_allclose(weights, raw / raw.sum())
+    assert weights[0] / weights[5] == pytest.approx(19.0)  # a plane image 19 x a car-only image
+    with pytest.raises(ValueError, match="outside 0..3"):
+        sampling.image_weights([np.array([[4]])], n_classes=4)
+
+
+def test_share_of_plane_images_in_sampled_epochs_matches_the_weights():
+    images = labels(6, 150, 30, 14)
+    weights = sampling.image_weights(images, n_classes=4)
+    sampler = sampling.ClassAwareSampler(weights, seed=3)
+    drawn = np.concatenate([list(sampler) for _ in range(20)])  # 20 epochs of 200 images
+    assert len(drawn) == 20 * len(images)
+    has_plane = np.array([(c == PLANE).any() for c in images])
+    expected = weights[has_plane].sum()  # 0.35 of the draws, against 6 / 200 when uniform
+    share = has_plane[drawn].mean()
+    sigma = np.sqrt(expected * (1 - expected) / len(drawn))
+    assert abs(share - expected) < 4 * sigma, (share, expected)
+    assert expected > 10 * has_plane.mean()
+    # epochs differ, and the same seed draws the same epochs
+    again = sampling.ClassAwareSampler(weights, seed=3)
+    first, second = list(again), list(again)
+    assert first == drawn[: len(images)].tolist() and first != second
+
+
+def test_ranks_share_one_epoch():
+    weights = sampling.image_weights(labels(3, 20, 4, 2), n_classes=4)
+    whole = sampling.ClassAwareSampler(weights, seed=1).epoch_indices(0)
+    parts = [sampling.ClassAwareSampler(weights, seed=1, rank=r, world=3) for r in range(3)]
+    assert sum(len(p) for p in parts) == len(weights)
+    merged = np.empty(len(weights), np.int64)
+    for rank, part in enumerate(parts):
+        merged[rank::3] = list(part)
+    assert merged.tolist() == whole.tolist()
+
+
+class FakeDataset:
+    """What the loader reads of a YOLODataset: len, items, labels, collate_fn."""
+
+    def __init__(self, images):
+        self.labels = [{"cls": c} for c in images]
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return index
+
+    @staticmethod
+    def collate_fn(items):
+        return list(items)
+
+
+def test_loader_yields_one_sampled_epoch_per_pass():
+    images = labels(4, 60, 10, 6)
+    dataset = FakeDataset(images)
+    weights = sampling.image_weights([label["cls"] for label in dataset.labels], 4)
+    sampler = sampling.ClassAwareSampler(weights, seed=0)
+    loader = sampling.class_aware_loader(dataset, batch=16, workers=0, sampler=sampler, device="cpu")
+    epochs = [[i for batch in loader for i in batch] for _ in range(2)]
+    reference = sampling.ClassAwareSampler(weights, seed=0)
+    assert epochs == [reference.epoch_indices(0).tolist(), reference.epoch_indices(1).tolist()]
+    assert len(loader) == 5  # ceil(80 / 16) batches per epoch
+
+
+def test_trainer_class_combines_focal_loss_and_class_aware_sampling():
+    base = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01}
+    assert trainer_class(TrainSettings(**base)) is None
+    both = trainer_class(TrainSettings(**base, focal_gamma=2.0, class_aware=True))
+    names = [cls.__name__ for cls in both.__mro__]
+    assert names[:3] == ["FocalTrainer", "ClassAwareTrainer", "DetectionTrainer"]
+    with pytest.raises(ValueError, match="detect.train.class_aware"):
+        TrainSettings(**base, class_aware="yes")
