@@ -15,8 +15,8 @@ def load_source(relative):
     """A module of the package loaded from its file: for the ones the rules call at parse time,
     which import nothing from the package (Snakemake binds the name `workflow`)."""
     path = Path(workflow.basedir) / relative
-    name = "smk_" + relative.removesuffix(".py").replace("/", "_")
-    spec = importlib.util.spec_from_file_location(name, path)
+    name = "_".join(Path(relative).with_suffix("").parts)
+    spec = importlib.util.spec_from_file_location(f"smk_{name}", path)
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return loaded
@@ -133,7 +133,11 @@ def get_grid_inputs(wildcards):
 
 def get_grid_flags(wildcards):
     """--bank flag matching get_grid_inputs."""
-    return "--bank results/bank/manifest.csv" if "bank" in get_grid_inputs(wildcards) else ""
+    return (
+        "--bank results/bank/manifest.csv"
+        if "bank" in get_grid_inputs(wildcards)
+        else ""
+    )
 
 
 def get_size_classifier_settings():
@@ -361,9 +365,11 @@ def get_quality_settings():
 
 # --- Where and how a job runs -----------------------------------------------------------------
 # Not results: the detectors' device and data-loader workers, and how often a diffusion training
-# writes its resumable state. They reach the command line as `{RUNTIME[<rule>]}` in the rules'
-# shell commands, formatted when the job runs, and never the params, so that changing them
-# reruns nothing (config/README.md, "Where and how a job runs"). One entry per rule.
+# writes its resumable state. They reach the command line through a string resource of the rule,
+# `run_flags=RUNTIME["<rule>"]` formatted as `{resources.run_flags}`, never through params
+# (Snakemake reruns a job when its params change, not its resources), so that changing them
+# reruns nothing (config/README.md, "Where and how a job runs"). One entry per rule; a user may
+# also override one for a run: `--set-resources detect_train:run_flags="--device cuda:1 --workers 8"`.
 
 
 def get_runtime_flags():
@@ -374,7 +380,9 @@ def get_runtime_flags():
     }
     for rule_name, pretrain in (("detect_train", False), ("detect_pretrain", True)):
         runtime = DETECT_PARAMS.runtime(config, pretrain)
-        flags[rule_name] = f"--device {runtime['device']} --workers {runtime['workers']}"
+        flags[rule_name] = (
+            f"--device {runtime['device']} --workers {runtime['workers']}"
+        )
     return flags
 
 

@@ -1,10 +1,10 @@
 # Tiles + plane bank -> diffusion models: the base U-Net (trained here on the train-split tiles when
 # diffusion.pretrained is null), one fine-tuned model per entry of diffusion.models, the noisy size
 # classifier (guidance) and the plane-vs-background cherry-picker. Each training writes a training
-# state under results/diffusion/state/ every checkpoint_every steps (RUNTIME in common.smk) and
-# resumes from it after a kill; the state is removed once the job's outputs are written. The
-# sample grids are rules of their own, drawn from the written models, so that a grid setting
-# redraws a picture and trains nothing.
+# state under results/diffusion/state/ every checkpoint_every steps (a flag of the run_flags
+# resource, RUNTIME in common.smk) and resumes from it after a kill; the state is removed once the
+# job's outputs are written. The sample grids are rules of their own, drawn from the written
+# models, so that a grid setting redraws a picture and trains nothing.
 
 if DIFFUSION["pretrained"] is None:
 
@@ -24,13 +24,14 @@ if DIFFUSION["pretrained"] is None:
             "../envs/torch.yaml"
         resources:
             gpu=1,
+            run_flags=RUNTIME["pretrain"],
         params:
             settings=get_pretrain_unet_settings(),
         shell:
             "python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
             " --tiles {input.tiles} --model {output.model} --loss-csv {output.loss_csv}"
             " --loss-png {output.loss_png} --state results/diffusion/state/pretrain.pt"
-            " {RUNTIME[pretrain]} > {log} 2>&1"
+            " {resources.run_flags} > {log} 2>&1"
 
     rule pretrain_grid:
         input:
@@ -72,6 +73,7 @@ rule finetune:
         "../envs/torch.yaml"
     resources:
         gpu=1,
+        run_flags=RUNTIME["finetune"],
     params:
         settings=get_finetune_settings,
     shell:
@@ -79,7 +81,7 @@ rule finetune:
         " --bank {input.bank} --base {input.base} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
         " --state results/diffusion/state/finetune_{wildcards.model}.pt"
-        " {RUNTIME[finetune]} > {log} 2>&1"
+        " {resources.run_flags} > {log} 2>&1"
 
 
 rule finetune_grid:
@@ -124,13 +126,14 @@ rule size_classifier:
         "../envs/torch.yaml"
     resources:
         gpu=1,
+        run_flags=RUNTIME["size_classifier"],
     params:
         settings=get_size_classifier_settings(),
     shell:
         "python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
         " --bank {input.bank} --model {output.model} --loss-csv {output.loss_csv}"
         " --loss-png {output.loss_png} --state results/diffusion/state/size_classifier.pt"
-        " {RUNTIME[size_classifier]} > {log} 2>&1"
+        " {resources.run_flags} > {log} 2>&1"
 
 
 rule cherry_picker:
@@ -151,10 +154,11 @@ rule cherry_picker:
         "../envs/torch.yaml"
     resources:
         gpu=1,
+        run_flags=RUNTIME["cherry_picker"],
     params:
         settings=get_cherry_picker_settings(),
     shell:
         "python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
         " --bank {input.bank} --background {input.background} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
-        " --state results/diffusion/state/cherry_picker.pt {RUNTIME[cherry_picker]} > {log} 2>&1"
+        " --state results/diffusion/state/cherry_picker.pt {resources.run_flags} > {log} 2>&1"
