@@ -318,6 +318,58 @@ def scheduled(workdir: Path, configfiles) -> dict[str, int]:
     return dict(Counter(rule for rule, _ in jobs))
 
 
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    wildcards: tuple[tuple[str, str], ...]
+
+
+def job_graph(workdir: Path, configfiles) -> dict[Job, set[Job]]:
+    """Every job of the DAG of `configfiles` -> the jobs that read its outputs."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
+                                          ResourceSettings)
+
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[workdir / f for f in configfiles]),
+            snakefile=workdir / "Snakefile",
+            workdir=workdir,
+        )
+        workflow_api.dag(DAGSettings(forceall=True)).execute_workflow(executor="dryrun")
+        dag = workflow_api._workflow.dag
+
+        def key(job) -> Job:
+            return Job(job.rule.name, tuple(sorted((k, str(v)) for k, v in job.wildcards_dict.items())))
+
+        consumers: dict[Job, set[Job]] = {key(job): set() for job in dag.jobs}
+        for job in dag.jobs:
+            for dependency in dag.dependencies[job]:
+                consumers[key(dependency)].add(key(job))
+    return consumers
+
+
+def select(graph: dict[Job, set[Job]], selector: str) -> set[Job]:
+    """The jobs of `rule` or `rule[wildcard=value,...]`."""
+    rule, _, rest = selector.partition("[")
+    wanted = dict(pair.split("=") for pair in rest.rstrip("]").split(",")) if rest else {}
+    return {job for job in graph if job.rule == rule and wanted.items() <= dict(job.wildcards).items()}
+
+
+def downstream(graph: dict[Job, set[Job]], selectors) -> dict[str, int]:
+    """Jobs per rule that rerun when the selected jobs rerun: those and every job they feed (what
+    `snakemake -n --forcerun` would schedule), rule `all` left out."""
+    todo = [job for selector in selectors for job in select(graph, selector)]
+    seen: set[Job] = set()
+    while todo:
+        job = todo.pop()
+        if job not in seen:
+            seen.add(job)
+            todo.extend(graph[job])
+    return dict(Counter(job.rule for job in seen if job.rule != "all"))
+
+
 def finished_state(dest: Path, configfiles=DEMO) -> tuple[Path, list[str]]:
     """A copy of the workflow in `dest` where every job of `configfiles` is finished (placeholder
     outputs marked done by `--touch`); returns it and the rules in definition order."""
