@@ -1,7 +1,38 @@
 # Shared helpers: settings passed to modules, inputs and target lists (get_*).
+#
+# Reruns: Snakemake reruns a job when its params change, so each job's params hold the config
+# values its result depends on and no others. The selection of a stage whose keys depend on a
+# choice (a method, a sampler, a model's condition, the loss) lives in one pure module per stage,
+# workflow/<stage>/params.py (tested in tests/test_params.py), loaded here by path; the get_*
+# helpers below turn it into JSON. Values that say where and how a job runs reach its command
+# line through RUNTIME instead (end of this file). config/README.md lists what each key reruns.
 import importlib.util
 import json
 from pathlib import Path
+
+
+def load_source(relative):
+    """A module of the package loaded from its file: for the ones the rules call at parse time,
+    which import nothing from the package (Snakemake binds the name `workflow`)."""
+    path = Path(workflow.basedir) / relative
+    name = "_".join(Path(relative).with_suffix("").parts)
+    spec = importlib.util.spec_from_file_location(f"smk_{name}", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+BANK_PARAMS = load_source("workflow/bank/params.py")
+DIFFUSION_PARAMS = load_source("workflow/diffusion/params.py")
+INPAINT_PARAMS = load_source("workflow/inpaint/params.py")
+DATASETS_PARAMS = load_source("workflow/datasets/params.py")
+DETECT_PARAMS = load_source("workflow/detect/params.py")
+
+
+def as_json(values):
+    """Settings as the JSON text of a module's --settings: a plain string in params: is what
+    makes Snakemake rerun the rule when a value changes."""
+    return json.dumps(values, sort_keys=True)
 
 
 def get_settings(*sections):
@@ -81,26 +112,48 @@ def get_final_outputs():
     ]
 
 
-# --- Diffusion: settings and inputs of rules/diffusion.smk ---------------------
+# --- Diffusion: settings and inputs of rules/diffusion.smk (workflow/diffusion/params.py) ---
 
 DIFFUSION = config["diffusion"]
 DIFFUSION_MODELS = DIFFUSION["models"]
-# The diffusion keys every U-Net training reads besides its own section.
-UNET_KEYS = ("preset", "schedule", "steps", "vlb_weight", "seed")
 
 
-def get_diffusion_settings(section, keys=UNET_KEYS, **extra):
-    """JSON of the diffusion keys one job needs (so that only those changes rerun it)."""
-    values = {key: DIFFUSION[key] for key in keys}
-    values[section] = DIFFUSION[section]
-    values.update(extra)
-    return json.dumps(values, sort_keys=True)
+def get_pretrain_unet_settings():
+    return as_json(DIFFUSION_PARAMS.unet_settings(config, "pretrain"))
 
 
 def get_finetune_settings(wildcards):
-    return get_diffusion_settings(
-        "finetune", condition=DIFFUSION_MODELS[wildcards.model]
+    return as_json(DIFFUSION_PARAMS.unet_settings(config, "finetune", wildcards.model))
+
+
+def get_grid_settings(stage):
+    """--settings of the sample grid of a `pretrain` or `finetune` model."""
+    return as_json(DIFFUSION_PARAMS.grid_settings(config, stage))
+
+
+def get_grid_inputs(wildcards):
+    """A fine-tuned model's file, and the bank whose stored maps condition its grid (if any)."""
+    inputs = {"model": f"results/diffusion/models/{wildcards.model}/model.pt"}
+    if DIFFUSION_MODELS[wildcards.model] != "none":
+        inputs["bank"] = "results/bank/manifest.csv"
+    return inputs
+
+
+def get_grid_flags(wildcards):
+    """--bank flag matching get_grid_inputs."""
+    return (
+        "--bank results/bank/manifest.csv"
+        if "bank" in get_grid_inputs(wildcards)
+        else ""
     )
+
+
+def get_size_classifier_settings():
+    return as_json(DIFFUSION_PARAMS.size_classifier_settings(config))
+
+
+def get_cherry_picker_settings():
+    return as_json(DIFFUSION_PARAMS.cherry_picker_settings(config))
 
 
 def get_base_model():
@@ -122,16 +175,7 @@ def get_cherry_picker_inputs():
 # Snakemake reruns a job when its shell command changes, not when the Python module it calls
 # changes. Rules therefore list the source files they run as input: `code=get_code("workflow.x")`.
 
-
-def _load_codegraph():
-    path = Path(workflow.basedir) / "workflow" / "core" / "codegraph.py"
-    spec = importlib.util.spec_from_file_location("workflow_codegraph", path)
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
-
-
-CODEGRAPH = _load_codegraph()
+CODEGRAPH = load_source("workflow/core/codegraph.py")
 
 
 def get_code(*modules):
@@ -170,16 +214,8 @@ def get_report_outputs():
 
 
 def get_dataset_settings(experiment):
-    """--settings of workflow.datasets.build: class names and target, the draw seed, one run."""
-    classes = config["classes"]
-    return json.dumps(
-        {
-            "classes": {"names": classes["names"], "target": classes["target"]},
-            "seed": config["experiments"]["seed"],
-            "experiment": config["experiments"]["runs"][experiment],
-        },
-        sort_keys=True,
-    )
+    """--settings of workflow.datasets.build (workflow/datasets/params.py)."""
+    return as_json(DATASETS_PARAMS.dataset_settings(config, experiment))
 
 
 def get_dataset_synthetic(experiment):
@@ -189,41 +225,18 @@ def get_dataset_synthetic(experiment):
 
 
 def get_train_settings(experiment):
-    """--settings of workflow.detect.train for one experiment: detect.train (+ its focal_gamma)."""
-    train = dict(config["detect"]["train"])
-    gamma = config["experiments"]["runs"][experiment].get("focal_gamma")
-    if gamma is not None:
-        train["focal_gamma"] = gamma
-    return json.dumps(
-        {"train": train, "target": config["classes"]["target"]}, sort_keys=True
-    )
+    """--settings of workflow.detect.train for one experiment (workflow/detect/params.py)."""
+    return as_json(DETECT_PARAMS.train_settings(config, experiment))
 
 
 def get_pretrain_settings():
-    """--settings of workflow.detect.train for the pre-training: detect.train with its overrides."""
-    train = {**config["detect"]["train"], **config["detect"]["pretrain"]["train"]}
-    return json.dumps(
-        {"train": train, "target": config["classes"]["target"]}, sort_keys=True
-    )
+    """--settings of workflow.detect.train for the pre-training."""
+    return as_json(DETECT_PARAMS.pretrain_settings(config))
 
 
 def get_pretrain_data_settings():
     """--settings of workflow.detect.pretrain_data."""
-    pretrain = config["detect"]["pretrain"]
-    demo = config["data"]["demo"]
-    return json.dumps(
-        {
-            "scenes": pretrain["scenes"],
-            "split": pretrain["split"],
-            "demo_seed": demo["seed"] if demo else None,
-            "classes": config["classes"],
-            "tiling": {
-                **{key: config["tiling"][key] for key in TILING_KEYS["detect"]},
-                **pretrain["tiling"],
-            },
-        },
-        sort_keys=True,
-    )
+    return as_json(DETECT_PARAMS.pretrain_data_settings(config))
 
 
 def get_start_weights(arch):
@@ -262,17 +275,13 @@ def get_report_settings():
 
 
 def get_masks_settings():
-    """--settings of the bank's chunk and merge jobs: the masks section without the contact
-    sheet's key, and the crop size (other tiling keys would rerun the bank for nothing).
-    """
-    masks = {k: v for k, v in config["masks"].items() if k != "contact_sheet_planes"}
-    tiling = {"crop_size": config["tiling"]["crop_size"]}
-    return json.dumps({"masks": masks, "tiling": tiling}, sort_keys=True)
+    """--settings of the bank's chunk and merge jobs (workflow/bank/params.py)."""
+    return as_json(BANK_PARAMS.chunk_settings(config))
 
 
 def get_masks_sheet_settings():
     """--settings of the bank's contact sheet."""
-    return json.dumps({"contact_sheet_planes": config["masks"]["contact_sheet_planes"]})
+    return as_json(BANK_PARAMS.sheet_settings(config))
 
 
 def get_masks_gpu():
@@ -301,19 +310,9 @@ def get_inpaint_set_pattern():
 
 
 def get_inpaint_settings(wildcards):
-    """--settings of a chunk: the inpaint section with only this set (editing one set does not
-    rerun the others), and the class names."""
-    sets = config["inpaint"]["sets"]
-    inpaint = dict(config["inpaint"], sets={wildcards.set: sets[wildcards.set]})
-    classes = {k: config["classes"][k] for k in ("names", "target")}
-    return json.dumps({"inpaint": inpaint, "classes": classes}, sort_keys=True)
-
-
-def inpaint_guided(set_name):
-    """Unconditional models are guided toward the size class when guidance_scale > 0."""
-    model = config["inpaint"]["sets"][set_name]["model"]
-    condition = config["diffusion"]["models"][model]
-    return condition == "none" and config["inpaint"]["guidance_scale"] > 0
+    """--settings of a chunk of set `wildcards.set` (workflow/inpaint/params.py): editing one
+    set does not rerun the others."""
+    return as_json(INPAINT_PARAMS.chunk_settings(config, wildcards.set))
 
 
 def get_inpaint_inputs(wildcards):
@@ -324,9 +323,9 @@ def get_inpaint_inputs(wildcards):
         "background": "results/tiles/background/manifest.csv",
         "model": f"results/diffusion/models/{spec['model']}/model.pt",
     }
-    if inpaint_guided(wildcards.set):
+    if INPAINT_PARAMS.guided(config, wildcards.set):
         inputs["classifier"] = "results/diffusion/size_classifier/model.pt"
-    if spec["candidates"] > 1:
+    if INPAINT_PARAMS.cherry_picked(config, wildcards.set):
         inputs["cherry_picker"] = "results/diffusion/cherry_picker/model.pt"
     return inputs
 
@@ -370,3 +369,29 @@ def get_quality_settings():
     """--settings of workflow.report.quality."""
     classes = {k: config["classes"][k] for k in ("names", "target")}
     return json.dumps({"classes": classes}, sort_keys=True)
+
+
+# --- Where and how a job runs -----------------------------------------------------------------
+# Not results: the detectors' device and data-loader workers, and how often a diffusion training
+# writes its resumable state. They reach the command line through a string resource of the rule,
+# `run_flags=RUNTIME["<rule>"]` formatted as `{resources.run_flags}`, never through params
+# (Snakemake reruns a job when its params change, not its resources), so that changing them
+# reruns nothing (config/README.md, "Where and how a job runs"). One entry per rule; a user may
+# also override one for a run: `--set-resources detect_train:run_flags="--device cuda:1 --workers 8"`.
+
+
+def get_runtime_flags():
+    """Rule name -> the command-line flags of its runtime keys."""
+    flags = {
+        training: f"--checkpoint-every {DIFFUSION_PARAMS.checkpoint_every(config, training)}"
+        for training in DIFFUSION_PARAMS.TRAININGS
+    }
+    for rule_name, pretrain in (("detect_train", False), ("detect_pretrain", True)):
+        runtime = DETECT_PARAMS.runtime(config, pretrain)
+        flags[rule_name] = (
+            f"--device {runtime['device']} --workers {runtime['workers']}"
+        )
+    return flags
+
+
+RUNTIME = get_runtime_flags()

@@ -5,7 +5,9 @@
 # One thread per training: on CPU, two single-thread trainings side by side beat one on two
 # threads (small convolutions scale badly), so a CPU-only run lets as many GPU-declared jobs run
 # at once as there are cores (`make demo` passes `--resources gpu=<cores>`); on a GPU the thread
-# count hardly matters.
+# count hardly matters. The device and the data-loader workers (detect.train.device, .workers)
+# come through the run_flags resource (RUNTIME, rules/common.smk), not params: where a training
+# runs reruns nothing.
 
 
 wildcard_constraints:
@@ -47,12 +49,13 @@ rule detect_pretrain:
     threads: 1
     resources:
         gpu=1,
+        run_flags=RUNTIME["detect_pretrain"],
     params:
         settings=get_pretrain_settings(),
     shell:
         "python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed 0 --experiment pretrain"
-        " --config-dir results/detect/ultralytics --threads {threads}"
+        " --config-dir results/detect/ultralytics --threads {threads} {resources.run_flags}"
         " --out results/detect/pretrain/{wildcards.arch} > {log} 2>&1"
 
 
@@ -74,6 +77,7 @@ rule detect_train:
     threads: 1
     resources:
         gpu=1,
+        run_flags=RUNTIME["detect_train"],
     params:
         settings=lambda wildcards: get_train_settings(wildcards.experiment),
         start=lambda wildcards: get_start_flags(wildcards.arch),
@@ -81,5 +85,6 @@ rule detect_train:
         "python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
         " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
+        " {resources.run_flags}"
         " --out results/detect/{wildcards.arch}/{wildcards.experiment}/seed{wildcards.seed}"
         " > {log} 2>&1"

@@ -1,8 +1,10 @@
 # Tiles + plane bank -> diffusion models: the base U-Net (trained here on the train-split tiles when
 # diffusion.pretrained is null), one fine-tuned model per entry of diffusion.models, the noisy size
-# classifier (guidance) and the plane-vs-background cherry-picker. Each job writes a training
-# state under results/diffusion/state/ every checkpoint_every steps and resumes from it after a
-# kill; the state is removed once the job's outputs are written.
+# classifier (guidance) and the plane-vs-background cherry-picker. Each training writes a training
+# state under results/diffusion/state/ every checkpoint_every steps (a flag of the run_flags
+# resource, RUNTIME in common.smk) and resumes from it after a kill; the state is removed once the
+# job's outputs are written. The sample grids are rules of their own, drawn from the written
+# models, so that a grid setting redraws a picture and trains nothing.
 
 if DIFFUSION["pretrained"] is None:
 
@@ -14,7 +16,6 @@ if DIFFUSION["pretrained"] is None:
             model="results/diffusion/base/model.pt",
             loss_csv="results/diffusion/base/loss.csv",
             loss_png=report("results/diffusion/base/loss.png", category="Diffusion"),
-            samples=report("results/diffusion/base/samples.png", category="Diffusion"),
         log:
             "results/logs/diffusion/pretrain.log",
         benchmark:
@@ -23,13 +24,32 @@ if DIFFUSION["pretrained"] is None:
             "../envs/torch.yaml"
         resources:
             gpu=1,
+            run_flags=RUNTIME["pretrain"],
         params:
-            settings=get_diffusion_settings("pretrain"),
+            settings=get_pretrain_unet_settings(),
         shell:
             "python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
             " --tiles {input.tiles} --model {output.model} --loss-csv {output.loss_csv}"
-            " --loss-png {output.loss_png} --samples {output.samples}"
-            " --state results/diffusion/state/pretrain.pt > {log} 2>&1"
+            " --loss-png {output.loss_png} --state results/diffusion/state/pretrain.pt"
+            " {resources.run_flags} > {log} 2>&1"
+
+    rule pretrain_grid:
+        input:
+            model="results/diffusion/base/model.pt",
+            code=get_code("workflow.diffusion.grid"),
+        output:
+            samples=report("results/diffusion/base/samples.png", category="Diffusion"),
+        log:
+            "results/logs/diffusion/pretrain_grid.log",
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            gpu=1,
+        params:
+            settings=get_grid_settings("pretrain"),
+        shell:
+            "python -m workflow.diffusion.grid --settings {params.settings:q}"
+            " --model {input.model} --out {output.samples} > {log} 2>&1"
 
 
 rule finetune:
@@ -43,9 +63,6 @@ rule finetune:
         loss_png=report(
             "results/diffusion/models/{model}/loss.png", category="Diffusion"
         ),
-        samples=report(
-            "results/diffusion/models/{model}/samples.png", category="Diffusion"
-        ),
     log:
         "results/logs/diffusion/finetune_{model}.log",
     benchmark:
@@ -56,13 +73,39 @@ rule finetune:
         "../envs/torch.yaml"
     resources:
         gpu=1,
+        run_flags=RUNTIME["finetune"],
     params:
         settings=get_finetune_settings,
     shell:
         "python -m workflow.diffusion.train finetune --settings {params.settings:q}"
         " --bank {input.bank} --base {input.base} --model {output.model}"
-        " --loss-csv {output.loss_csv} --loss-png {output.loss_png} --samples {output.samples}"
-        " --state results/diffusion/state/finetune_{wildcards.model}.pt > {log} 2>&1"
+        " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
+        " --state results/diffusion/state/finetune_{wildcards.model}.pt"
+        " {resources.run_flags} > {log} 2>&1"
+
+
+rule finetune_grid:
+    input:
+        unpack(get_grid_inputs),
+        code=get_code("workflow.diffusion.grid"),
+    output:
+        samples=report(
+            "results/diffusion/models/{model}/samples.png", category="Diffusion"
+        ),
+    log:
+        "results/logs/diffusion/finetune_grid_{model}.log",
+    wildcard_constraints:
+        model="|".join(DIFFUSION_MODELS),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=get_grid_settings("finetune"),
+        bank=get_grid_flags,
+    shell:
+        "python -m workflow.diffusion.grid --settings {params.settings:q}"
+        " --model {input.model} {params.bank} --out {output.samples} > {log} 2>&1"
 
 
 rule size_classifier:
@@ -83,15 +126,14 @@ rule size_classifier:
         "../envs/torch.yaml"
     resources:
         gpu=1,
+        run_flags=RUNTIME["size_classifier"],
     params:
-        settings=get_diffusion_settings(
-            "size_classifier", keys=("preset", "schedule", "steps", "seed")
-        ),
+        settings=get_size_classifier_settings(),
     shell:
         "python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
         " --bank {input.bank} --model {output.model} --loss-csv {output.loss_csv}"
         " --loss-png {output.loss_png} --state results/diffusion/state/size_classifier.pt"
-        " > {log} 2>&1"
+        " {resources.run_flags} > {log} 2>&1"
 
 
 rule cherry_picker:
@@ -112,10 +154,11 @@ rule cherry_picker:
         "../envs/torch.yaml"
     resources:
         gpu=1,
+        run_flags=RUNTIME["cherry_picker"],
     params:
-        settings=get_diffusion_settings("cherry_picker", keys=("seed",)),
+        settings=get_cherry_picker_settings(),
     shell:
         "python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
         " --bank {input.bank} --background {input.background} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
-        " --state results/diffusion/state/cherry_picker.pt > {log} 2>&1"
+        " --state results/diffusion/state/cherry_picker.pt {resources.run_flags} > {log} 2>&1"

@@ -9,6 +9,7 @@ import yaml
 from yolo_fixtures import NAMES, write_detect_tiles
 
 from workflow.detect import train as detect
+from workflow.detect.params import RUNTIME_KEYS
 
 NAMES_BY_ID = dict(enumerate(NAMES))
 
@@ -109,7 +110,7 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     datasets.main(["--settings", json.dumps(settings), "--experiment", "baseline",
                    "--detect-tiles", str(tiles), "--out", str(tmp_path / "ds")])
     train = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01, "focal_gamma": 1.5,
-             "mosaic": 0.0, "warmup_epochs": 0, "class_aware": True}
+             "focal_alpha": 0.25, "mosaic": 0.0, "warmup_epochs": 0, "class_aware": True}
     out = tmp_path / "run"
     detect.main(["--settings", json.dumps({"train": train, "target": "plane"}),
                  "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "0",
@@ -153,7 +154,18 @@ def test_schema_enums_are_the_modules():
     assert detect_schema["archs"]["items"]["enum"] == list(detect.ARCHS)
     assert tuple(schema["$defs"]["train_args"]["properties"]["optimizer"]["enum"]) == detect.OPTIMIZERS
     fields = {f.name for f in detect.dataclasses.fields(detect.TrainSettings)}
-    assert set(schema["$defs"]["train_args"]["properties"]) == fields
+    runtime = {f.name for f in detect.dataclasses.fields(detect.Runtime)}
+    # the runtime keys reach the command line (--device, --workers), the others --settings
+    assert runtime == set(RUNTIME_KEYS) and not fields & runtime
+    assert set(schema["$defs"]["train_args"]["properties"]) == fields | runtime
+
+
+def test_focal_alpha_is_needed_only_with_a_focal_loss():
+    base = dict(epochs=1, imgsz=64, batch=2, optimizer="SGD", lr0=0.01)
+    assert detect.TrainSettings(**base).focal_alpha is None  # BCE: no alpha
+    with pytest.raises(ValueError, match="detect.train.focal_alpha': missing"):
+        detect.TrainSettings(**base, focal_gamma=1.5)
+    assert detect.TrainSettings(**base, focal_gamma=1.5, focal_alpha=0.5).focal_alpha == 0.5
 
 
 def test_a_killed_run_resumes_only_with_the_same_request(tmp_path):

@@ -1,6 +1,7 @@
 """Training CLIs of workflow.diffusion: resume after a stop or a kill continues bit for bit,
 model files carry their config and seed, base checkpoints load strictly, data augmentation keeps
-image and condition aligned, and the schema's enums are the code's constants."""
+image and condition aligned, sample grids are drawn from model files, and the schema's enums
+are the code's constants."""
 
 import json
 import os
@@ -25,7 +26,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 PRESET = "demo32"
 
 FINETUNE = dict(mode="attention_adapter", iterations=4, batch_size=2, accumulation=2, lr=0.001, ema=0.9,
-                oversample_small=True, checkpoint_every=2, sample_grid=2, sample_steps=2)
+                oversample_small=True)
 
 
 def finetune_settings(**stage):
@@ -54,11 +55,17 @@ def workspace(tmp_path_factory):
     return dict(root=root, bank=bank, base=base, background=write_tiles(root, kind="background"))
 
 
-def finetune_cmd(ws, out: Path, settings: dict, *extra: str) -> list[str]:
+def finetune_cmd(ws, out: Path, settings: dict, *extra: str, every: int = 2) -> list[str]:
     return [sys.executable, "-m", "workflow.diffusion.train", "finetune", "--settings", json.dumps(settings),
             "--bank", str(ws["bank"]), "--base", str(ws["base"]), "--model", str(out / "model.pt"),
             "--loss-csv", str(out / "loss.csv"), "--loss-png", str(out / "loss.png"),
-            "--samples", str(out / "samples.png"), "--state", str(out / "state.pt"), *extra]
+            "--state", str(out / "state.pt"), "--checkpoint-every", str(every), *extra]
+
+
+def grid_cmd(model: Path, out: Path, *extra: str, grid: int = 2, steps: int = 2) -> list[str]:
+    settings = json.dumps({"sample_grid": grid, "sample_steps": steps})
+    return [sys.executable, "-m", "workflow.diffusion.grid", "--settings", settings, "--model", str(model),
+            "--out", str(out), *extra]
 
 
 def run(cmd, expect=0):
@@ -102,30 +109,57 @@ def test_interrupt_and_resume_gives_the_same_weights(workspace, uninterrupted, m
     from workflow.diffusion import train
 
     out = workspace["root"] / "interrupted"
-    settings = finetune_settings(checkpoint_every=1)
+    settings = finetune_settings()
     reference = workspace["root"] / "reference_every1"
-    run(finetune_cmd(workspace, reference, settings))
+    run(finetune_cmd(workspace, reference, settings, every=1))
     interrupt_after_state(monkeypatch, 1)
     with pytest.raises(Interrupted):
-        train.main(finetune_cmd(workspace, out, settings)[3:])
+        train.main(finetune_cmd(workspace, out, settings, every=1)[3:])
     monkeypatch.undo()
     assert (out / "state.pt").exists() and not (out / "model.pt").exists()
     state = checkpoint.load(out / "state.pt")
     assert state["step"] == 1 and state["config"] == settings and state["seed"] == 3
-    run(finetune_cmd(workspace, out, settings))
+    run(finetune_cmd(workspace, out, settings, every=1))
     assert_same_weights(reference / "model.pt", out / "model.pt")
     assert (out / "loss.csv").read_text() == (reference / "loss.csv").read_text()
-    assert (out / "samples.png").read_bytes() == (reference / "samples.png").read_bytes()
+
+
+def test_checkpoint_every_changes_how_a_run_goes_not_what_it_learns(workspace, uninterrupted):
+    """Why checkpoint_every reaches the command line and not the params (rules/common.smk)."""
+    out = workspace["root"] / "reference_every1"
+    if not (out / "model.pt").exists():
+        run(finetune_cmd(workspace, out, finetune_settings(), every=1))
+    assert_same_weights(uninterrupted / "model.pt", out / "model.pt")  # every 2 vs every 1
+    assert (out / "loss.csv").read_text() == (uninterrupted / "loss.csv").read_text()
+
+
+def test_sample_grid_is_drawn_from_the_model_file(workspace, uninterrupted, tmp_path):
+    """The grid is a rule of its own: the same model file gives the same picture, a conditioned
+    model needs the bank's stored maps, and the grid's size follows its settings."""
+    from workflow.core.io import read_png
+
+    model = uninterrupted / "model.pt"
+    run(grid_cmd(model, tmp_path / "a.png", "--bank", str(workspace["bank"])))
+    run(grid_cmd(model, tmp_path / "b.png", "--bank", str(workspace["bank"])))
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    run(grid_cmd(model, tmp_path / "c.png", "--bank", str(workspace["bank"]), grid=9))
+    two, nine = read_png(tmp_path / "a.png"), read_png(tmp_path / "c.png")
+    # 2 samples: one row of conditions and one of samples; 9: two rows of each, 8 columns
+    assert nine.shape[0] > 1.8 * two.shape[0] and nine.shape[1] > two.shape[1]
+    missing = run(grid_cmd(model, tmp_path / "d.png"), expect=2)
+    assert "conditioned on canny: give --bank" in missing.stderr
+    too_many = run(grid_cmd(model, tmp_path / "e.png", "--bank", str(workspace["bank"]), steps=101), expect=1)
+    assert "101 respaced steps exceed the 100 steps" in too_many.stderr
 
 
 @pytest.mark.slow
 def test_kill_and_resume_gives_the_same_weights(workspace, uninterrupted):
     out = workspace["root"] / "killed"
-    settings = finetune_settings(checkpoint_every=1)
+    settings = finetune_settings()
     reference = workspace["root"] / "reference_every1"
     if not (reference / "model.pt").exists():
-        run(finetune_cmd(workspace, reference, settings))
-    process = subprocess.Popen(finetune_cmd(workspace, out, settings), cwd=ROOT, env=ENV,
+        run(finetune_cmd(workspace, reference, settings, every=1))
+    process = subprocess.Popen(finetune_cmd(workspace, out, settings, every=1), cwd=ROOT, env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (out / "state.pt").exists() and time.time() < deadline and process.poll() is None:
@@ -134,7 +168,7 @@ def test_kill_and_resume_gives_the_same_weights(workspace, uninterrupted):
     process.wait()
     killed_at = checkpoint.load(out / "state.pt")["step"]
     assert killed_at < 4 and not (out / "model.pt").exists()
-    run(finetune_cmd(workspace, out, settings))
+    run(finetune_cmd(workspace, out, settings, every=1))
     assert_same_weights(reference / "model.pt", out / "model.pt")
 
 
@@ -157,7 +191,7 @@ def test_changed_settings_do_not_resume_a_stale_state(workspace, caplog, monkeyp
     out = workspace["root"] / "stale"
     interrupt_after_state(monkeypatch, 1)
     with pytest.raises(Interrupted):
-        train.main(finetune_cmd(workspace, out, finetune_settings(checkpoint_every=1))[3:])
+        train.main(finetune_cmd(workspace, out, finetune_settings(), every=1)[3:])
     monkeypatch.undo()
     train.main(finetune_cmd(workspace, out, finetune_settings(lr=0.002, iterations=1))[3:])
     assert "starting over" in caplog.text
@@ -226,11 +260,11 @@ def test_tile_windows_use_the_train_split_only(tmp_path):
 
 def test_classifier_clis_train_and_load(workspace, tmp_path):
     size = dict(preset=PRESET, schedule="linear", steps=100, seed=0,
-                size_classifier=dict(iterations=2, batch_size=4, lr=1e-3, oversample_small=True, checkpoint_every=1))
+                size_classifier=dict(iterations=2, batch_size=4, lr=1e-3, oversample_small=True))
     cherry = dict(seed=0, cherry_picker=dict(weights=None, num_classes=2, input_size=32, iterations=2, batch_size=4,
-                                             lr=1e-3, checkpoint_every=1))
+                                             lr=1e-3))
     common = ["--bank", str(workspace["bank"]), "--loss-csv", str(tmp_path / "l.csv"),
-              "--loss-png", str(tmp_path / "l.png")]
+              "--loss-png", str(tmp_path / "l.png"), "--checkpoint-every", "1"]
     train_classifier.main(["size", "--settings", json.dumps(size), "--model", str(tmp_path / "size.pt"), *common])
     train_classifier.main(["cherry", "--settings", json.dumps(cherry), "--background", str(workspace["background"]),
                            "--model", str(tmp_path / "cherry.pt"), *common])
@@ -298,7 +332,7 @@ def test_pretrain_then_unconditional_finetune_in_process(workspace, tmp_path):
     pretrain = dict(preset=PRESET, schedule="cosine", steps=50, vlb_weight=0.001, seed=0,
                     pretrain={**stage, "iterations": 1, "ema": None})
     outputs = lambda out: ["--model", str(out / "model.pt"), "--loss-csv", str(out / "loss.csv"),  # noqa: E731
-                           "--loss-png", str(out / "loss.png"), "--samples", str(out / "samples.png")]
+                           "--loss-png", str(out / "loss.png")]
     train.main(["pretrain", "--settings", json.dumps(pretrain), "--tiles", str(tiles), *outputs(tmp_path / "base")])
     finetune = {**finetune_settings(iterations=1), "condition": "none", "schedule": "cosine", "steps": 50}
     finetune["finetune"]["mode"] = "attention"

@@ -32,6 +32,7 @@ import pandas as pd
 
 from workflow.bank.edges import canny_fixed, edges_near_mask
 from workflow.bank.mask_ops import area_flag, box_mask, grabcut_mask, postprocess
+from workflow.bank.params import METHOD_KEYS
 from workflow.bank.table import (
     BANK_COLUMNS,
     bank_sheet,
@@ -57,25 +58,31 @@ class SamSettings:
 
 @dataclasses.dataclass(frozen=True)
 class MasksSettings:
-    """The `masks` section, less the contact sheet's key (the rules leave it out of the chunk
-    and merge settings, so that a changed contact sheet does not rebuild the bank)."""
+    """The `masks` section, less the contact sheet's key. The rules pass only what the method
+    reads (workflow/bank/params.py): `sam` with sam, `grabcut_iterations` with grabcut,
+    `area_fraction_range` with both; the others may be absent (None)."""
 
     method: str
-    sam: SamSettings
-    grabcut_iterations: int
     canny_thresholds: tuple[int, int]
     edge_margin: int | None
-    area_fraction_range: tuple[float, float]
     chunks: int
+    sam: SamSettings | None = None
+    grabcut_iterations: int | None = None
+    area_fraction_range: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"config key 'masks.method': {self.method!r} is not one of {METHODS}")
-        low, high = self.area_fraction_range
-        if not 0 <= low <= high:
-            raise ValueError(
-                f"config key 'masks.area_fraction_range': need 0 <= low <= high, got {low}, {high}"
-            )
+        for key in METHOD_KEYS[self.method]:
+            if getattr(self, key) is None:
+                raise ValueError(f"config key 'masks.{key}': missing (masks.method is {self.method})")
+        if self.area_fraction_range is not None:
+            low, high = self.area_fraction_range
+            if not 0 <= low <= high:
+                raise ValueError(
+                    f"config key 'masks.area_fraction_range': need 0 <= low <= high, got {low}, {high}"
+                )
+            object.__setattr__(self, "area_fraction_range", (float(low), float(high)))
         if self.edge_margin is not None and not self.edge_margin >= 0:
             raise ValueError(
                 f"config key 'masks.edge_margin': need null or >= 0, got {self.edge_margin}"
@@ -86,7 +93,6 @@ class MasksSettings:
                 f"config key 'masks.canny_thresholds': need 1 <= low <= high <= 255, got {low}, {high}"
             )
         object.__setattr__(self, "canny_thresholds", (int(low), int(high)))
-        object.__setattr__(self, "area_fraction_range", tuple(float(v) for v in self.area_fraction_range))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,9 +23,22 @@ def module_file(root: Path, name: str) -> Path | None:
     return None
 
 
+# (file, module name, mtime, size) -> its imported names: a Snakefile asks for the closure of
+# every rule, and most rules share most modules.
+_IMPORTED: dict[tuple, list[str]] = {}
+
+
 def imported_names(path: Path, name: str) -> list[str]:
     """Dotted names of the package's modules, and candidate submodules, that a file imports
     (absolute and relative imports, at any depth of the file)."""
+    stat = Path(path).stat()
+    key = (str(path), name, stat.st_mtime_ns, stat.st_size)
+    if key not in _IMPORTED:
+        _IMPORTED[key] = _parse_imports(Path(path), name)
+    return list(_IMPORTED[key])
+
+
+def _parse_imports(path: Path, name: str) -> list[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     names = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):

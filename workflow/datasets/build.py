@@ -31,17 +31,24 @@ from workflow.core.labels import SPLITS, ClassSettings, read_yolo
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.datasets.experiments import Experiment
+from workflow.datasets.params import SEEDED_KINDS
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """--settings: the class names and target, the seed of the draws, one experiment."""
+    """--settings: the class names and target, one experiment and, for the kinds that draw
+    (SEEDED_KINDS), the seed of the draw (workflow/datasets/params.py)."""
 
     classes: ClassSettings
-    seed: int  # draws the kept real target images
     experiment: Experiment
+    seed: int | None = None  # draws the kept real target images (ablation, replacement)
+
+    def __post_init__(self):
+        if self.experiment.kind in SEEDED_KINDS and self.seed is None:
+            raise ValueError(f"config key 'experiments.seed': missing (an experiment of kind "
+                             f"{self.experiment.kind!r} draws the real images it keeps)")
 
     @property
     def names(self) -> tuple[str, ...]:

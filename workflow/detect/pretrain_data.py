@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from workflow.core import io
-from workflow.core.checks import check_pretrain_seed
 from workflow.core.labels import ClassSettings
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
@@ -58,16 +57,13 @@ def subsample(tiles: pd.DataFrame, target_id: int, fraction: float, seed: int) -
 
 @dataclasses.dataclass(frozen=True)
 class PretrainDataSettings:
-    """--settings: the scenes to draw, how to split and tile them, and the demo's own seed."""
+    """--settings: the scenes to draw, how to split and tile them (workflow/detect/params.py).
+    That their seed differs from the demo scenes' is checked when the workflow loads."""
 
     scenes: PretrainData
     split: SplitSettings
-    demo_seed: int | None
     classes: ClassSettings
     tiling: TilingSettings
-
-    def __post_init__(self):
-        check_pretrain_seed(self.scenes.seed, self.demo_seed)
 
 
 def build(settings: PretrainDataSettings, out: Path) -> dict:
@@ -94,7 +90,7 @@ def build(settings: PretrainDataSettings, out: Path) -> dict:
     names, target = settings.classes.names, settings.classes.target
     tiles = datasets.load_images(manifest, len(names))
     tiles = subsample(tiles, names.index(target), spec.keep_without_target, spec.seed)
-    dataset = datasets.Settings(settings.classes, spec.seed, Experiment(kind="baseline"))
+    dataset = datasets.Settings(settings.classes, Experiment(kind="baseline"))
     splits, _ = datasets.assemble(dataset, tiles, {})
     note = (f"pre-trained on {spec.n_xview + spec.n_dota} separately generated demo scenes "
             f"(generator seed {spec.seed}, {spec.size} px), not the demo scenes")
@@ -107,7 +103,7 @@ def main(argv=None):
     setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", required=True,
-                        help="JSON: scenes (detect.pretrain.scenes), demo_seed, classes, split, tiling")
+                        help="JSON: scenes (detect.pretrain.scenes), classes, split, tiling")
     parser.add_argument("--out", required=True, type=Path, help="results/detect/pretrain/data")
     args = parser.parse_args(argv)
     notes = build(read_settings(args.settings, PretrainDataSettings), args.out)

@@ -5,6 +5,10 @@ five runs each, and reports the plane AP50 and AP50:95 on real test images. Here
 call: train with a pinned optimizer and `deterministic=True`, then evaluate `weights/best.pt` on
 the dataset's `test` list and write `metrics.json` beside ultralytics' `results.csv`.
 
+--settings holds what the run learns from (detect.train less the device and the workers, and
+focal_alpha only with a focal loss: workflow/detect/params.py); --device and --workers say where
+and how it runs, so that the rules can change them without rerunning the training.
+
 Ultralytics must never reach the network: `offline_environment` sets YOLO_OFFLINE and a config
 folder holding a font copied from matplotlib before ultralytics is imported.
 """
@@ -42,7 +46,8 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """The `detect.train` config section (see config/schema.yaml)."""
+    """The `detect.train` config section (see config/schema.yaml) less `device` and `workers`
+    (the command line's --device, --workers); `focal_alpha` is needed only with focal_gamma > 0."""
 
     epochs: int
     imgsz: int
@@ -59,10 +64,8 @@ class TrainSettings:
     flipud: float = 0.0
     freeze: int = 0  # first N layers frozen (0: none)
     patience: int = 100
-    workers: int = 0
-    device: str = "auto"
     focal_gamma: float = 0.0  # 0: ultralytics' BCE; > 0: FocalLoss(gamma, alpha) instead
-    focal_alpha: float = 0.25
+    focal_alpha: float | None = None
     class_aware: bool = False  # training images drawn by class weights (workflow.detect.sampling)
 
     def __post_init__(self):
@@ -73,11 +76,22 @@ class TrainSettings:
         if not isinstance(self.class_aware, bool):
             raise ValueError(f"config key 'detect.train.class_aware': {self.class_aware!r}; need "
                              "true or false")
+        if self.focal_gamma > 0 and self.focal_alpha is None:
+            raise ValueError(f"config key 'detect.train.focal_alpha': missing (focal_gamma is "
+                             f"{self.focal_gamma}, so the focal loss needs its alpha)")
 
     def overrides(self) -> dict:
         """Keyword arguments of ultralytics' `train` taken from these settings."""
-        skip = {"device", "focal_gamma", "focal_alpha", "class_aware"}
+        skip = {"focal_gamma", "focal_alpha", "class_aware"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where and how a run goes (--device, --workers), not what it learns."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (workflow.core.device.pick_device)
+    workers: int = 0  # data-loader processes; 0 loads in the training process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,7 +270,7 @@ def start_model(weights: Path, arch: str):
 
 
 def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Path | None,
-          out: Path, threads: int) -> tuple[str, str]:
+          out: Path, threads: int, runtime: Runtime = Runtime()) -> tuple[str, str]:
     """ultralytics training into `out` (weights/best.pt, results.csv); resumes a killed run.
 
     Returns the class names of the loss and of the training images' sampler the trainer used.
@@ -266,10 +280,10 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
 
     # select_device() resets torch's threads to os.cpu_count() - 1; keep the scheduler's count
     torch_utils.NUM_THREADS = threads
-    device = pick_device(settings.device)
+    device = pick_device(runtime.device)
     requested = dict(data=str(data), seed=seed, deterministic=True, project=str(out.parent),
-                     name=out.name, exist_ok=True, amp=device != "cpu",
-                     device=device, plots=False, verbose=False, **settings.overrides())
+                     name=out.name, exist_ok=True, amp=device != "cpu", device=device,
+                     workers=runtime.workers, plots=False, verbose=False, **settings.overrides())
     request = dict(requested, arch=arch, weights=str(weights) if weights else None,
                    focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha,
                    class_aware=settings.class_aware)
@@ -292,14 +306,15 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     return criterion, type(model.trainer.train_loader.sampler).__name__
 
 
-def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path) -> tuple[object, dict]:
+def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path,
+             runtime: Runtime = Runtime()) -> tuple[object, dict]:
     """Validate `best` on the dataset's `test` list -> (DetMetrics, class names)."""
     from ultralytics import YOLO
 
     model = YOLO(str(best))
     metrics = model.val(
         data=str(data), split="test", imgsz=settings.imgsz, batch=settings.batch,
-        device=pick_device(settings.device), workers=settings.workers, plots=False,
+        device=pick_device(runtime.device), workers=runtime.workers, plots=False,
         project=str(out), name="test", exist_ok=True, verbose=False,
     )
     return metrics, dict(model.names)
@@ -323,10 +338,15 @@ def main(argv=None):
     parser.add_argument("--weights-meta", type=Path, help="metrics.json of the run that made --weights")
     parser.add_argument("--config-dir", required=True, type=Path, help="YOLO_CONFIG_DIR (under results/)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (detect.train.device)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loader processes (detect.train.workers)")
     parser.add_argument("--out", required=True, type=Path, help="results/detect/{arch}/{experiment}/seed{seed}")
     args = parser.parse_args(argv)
     job = read_settings(args.settings, DetectSettings)
     settings, target = job.train, job.target
+    if args.workers < 0:
+        parser.error(f"--workers {args.workers}: need >= 0")
+    runtime = Runtime(args.device, args.workers)
     offline_environment(args.config_dir)
     disable_label_cache()
     import torch
@@ -335,9 +355,9 @@ def main(argv=None):
     out = args.out.resolve()
     started = time.time()
     criterion, sampler = train(args.data.resolve(), args.arch, args.seed, settings, args.weights, out,
-                               args.threads)
+                               args.threads, runtime)
     trained = time.time()
-    metrics, names = evaluate(args.data.resolve(), out / "weights" / "best.pt", settings, out)
+    metrics, names = evaluate(args.data.resolve(), out / "weights" / "best.pt", settings, out, runtime)
     result = target_metrics(metrics, names, target)
     origin = json.loads(args.weights_meta.read_text()) if args.weights_meta else None
     loss = "bce" if settings.focal_gamma == 0 else f"focal(gamma={settings.focal_gamma}, alpha={settings.focal_alpha})"
@@ -347,7 +367,7 @@ def main(argv=None):
         weights=str(args.weights) if args.weights else None,
         weights_origin=origin and {k: origin.get(k) for k in ORIGIN_KEYS},
         loss=loss, criterion=criterion, sampler=sampler, settings=dataclasses.asdict(settings),
-        threads=args.threads,
+        threads=args.threads, runtime=dataclasses.asdict(runtime),
         train_seconds=round(trained - started, 1), eval_seconds=round(time.time() - trained, 1),
     )
     io.write_json(out / "metrics.json", result)

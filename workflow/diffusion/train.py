@@ -1,14 +1,16 @@
 """Train the diffusion U-Net: `pretrain` a base model on tiles, or `finetune` one on the plane bank.
 
     python -m workflow.diffusion.train pretrain --settings JSON --tiles results/tiles/detect/manifest.csv \
-        --model M.pt --loss-csv L.csv --loss-png L.png --samples S.png --state STATE.pt
+        --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt --checkpoint-every N
     python -m workflow.diffusion.train finetune --settings JSON --bank results/bank/manifest.csv \
-        --base BASE.pt --model M.pt --loss-csv L.csv --loss-png L.png --samples S.png --state STATE.pt
+        --base BASE.pt --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt --checkpoint-every N
 
 --settings: the `diffusion` keys preset, schedule, steps, vlb_weight, seed, the stage's section
-(`pretrain` or `finetune`) and, for finetune, `condition` (none | canny | mask). Loss: the hybrid
-L_simple + lambda * L_vlb (workflow.diffusion.losses), Adam, uniform timesteps (method report
-annex G.1). Resumes from --state after a kill.
+(`pretrain` or `finetune`, without its sample-grid keys and `checkpoint_every`) and, for
+finetune, `condition` (none | canny | mask); workflow/diffusion/params.py selects them. Loss: the
+hybrid L_simple + lambda * L_vlb (workflow.diffusion.losses), Adam, uniform timesteps (method
+report annex G.1). Writes a training state to --state every --checkpoint-every steps and resumes
+from it after a kill. The sample grid is drawn from the written model by workflow.diffusion.grid.
 """
 
 from __future__ import annotations
@@ -17,15 +19,11 @@ import argparse
 import dataclasses
 import logging
 
-import numpy as np
 import torch
 
 from workflow.core.device import pick_device, seed_everything
-from workflow.core.images import grid
-from workflow.core.io import write_png
 from workflow.core.logs import setup_logging
 from workflow.core.settings import parse_settings, read_settings
-from workflow.core.tensors import to_uint8
 from workflow.diffusion import checkpoint, gaussian, loop
 from workflow.diffusion.data import PlaneBank, TileWindows
 from workflow.diffusion.losses import hybrid_loss, sample_timesteps_uniform
@@ -40,9 +38,6 @@ class StageSettings:
     accumulation: int
     lr: float
     ema: float | None
-    checkpoint_every: int
-    sample_grid: int
-    sample_steps: int
     mode: str | None = None  # finetune only: full | attention | attention_adapter
     oversample_small: bool = False  # finetune only
     warmup: int = 0  # steps of linear learning-rate warm-up (0: none)
@@ -112,25 +107,6 @@ def make_loss_fn(d: gaussian.GaussianDiffusion, vlb_weight: float, device: torch
     return loss_fn
 
 
-def sample_grid(model, settings: TrainSettings, cond: torch.Tensor | None, device) -> np.ndarray:
-    """DDPM samples over `sample_steps` respaced steps, seeded by the run's seed; a conditioned
-    model's grid alternates rows of conditions and the samples drawn from them."""
-    d = gaussian.make_diffusion(settings.schedule, settings.steps, respacing=settings.stage.sample_steps)
-    size = model.image_size
-    n = settings.stage.sample_grid
-    generator = torch.Generator().manual_seed(settings.seed)
-    model.eval()
-    samples = gaussian.ddpm_sample(d, model, (n, 3, size, size), generator,
-                                   cond=None if cond is None else cond.to(device), device=device)
-    tiles = to_uint8(samples)
-    if cond is not None:
-        columns = min(8, n)
-        rows = [x for start in range(0, n, columns)
-                for x in (to_uint8(cond[start : start + columns]), tiles[start : start + columns])]
-        tiles = np.concatenate(rows)
-    return grid(list(tiles), columns=8, gap=2)
-
-
 def build_model(settings: TrainSettings, stage: str, base: str | None):
     """The U-Net to train and its trainable parameters; fine-tuning starts from `base`."""
     from workflow.diffusion.finetune_modes import configure_finetune
@@ -146,19 +122,15 @@ def build_model(settings: TrainSettings, stage: str, base: str | None):
 
 
 def make_batches(settings: TrainSettings, args: argparse.Namespace, size: int):
-    """batch_fn(rng) -> (x0 (B, 3, S, S), cond (B, 1, S, S) or None), and the conditions of the
-    sample grid (the bank's stored maps) or None."""
+    """batch_fn(rng) -> (x0 (B, 3, S, S), cond (B, 1, S, S) or None)."""
     n = settings.stage.batch_size
     if args.stage == "pretrain":
         tiles = TileWindows.from_detect_manifest(args.tiles, size, dihedral=settings.stage.dihedral)
-        return (lambda rng: (tiles.batch(rng, n), None)), None
+        return lambda rng: (tiles.batch(rng, n), None)
     bank = PlaneBank(args.bank, size, settings.condition, balance=settings.stage.oversample_small,
                      dihedral=settings.stage.dihedral)
     log.info("%s: %d crops, condition %s", args.bank, len(bank), settings.condition)
-    grid_cond = None
-    if settings.condition != "none":
-        grid_cond = bank.stored_conditions(settings.stage.sample_grid)
-    return (lambda rng: bank.batch(rng, n)[:2]), grid_cond
+    return lambda rng: bank.batch(rng, n)[:2]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -169,21 +141,20 @@ def run(args: argparse.Namespace) -> None:
     model, parameters = build_model(settings, args.stage, args.base)
     model.to(device)
     size = model.image_size
-    batch_fn, grid_cond = make_batches(settings, args, size)
+    batch_fn = make_batches(settings, args, size)
     n_train = sum(p.numel() for p in parameters)
     log.info("%s: preset %s, %d of %d parameters train, device %s", args.stage, settings.preset, n_train,
              sum(p.numel() for p in model.parameters()), device)
     d = gaussian.make_diffusion(settings.schedule, settings.steps)
     stage = settings.stage
     loop_settings = loop.LoopSettings(
-        stage.iterations, stage.lr, stage.accumulation, stage.ema, stage.checkpoint_every, stage.warmup
+        stage.iterations, stage.lr, stage.accumulation, stage.ema, args.checkpoint_every, stage.warmup
     )
     loss_fn = make_loss_fn(d, settings.vlb_weight, device)
     result = loop.train(model, parameters, batch_fn, loss_fn, loop_settings, config, settings.seed,
                         args.state, device)
     model.load_state_dict(result.export_state_dict(model))
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
-    write_png(args.samples, sample_grid(model, settings, grid_cond, device))
     arch = dict(kind="unet", preset=settings.preset, image_size=size, condition=settings.condition,
                 finetune_mode=stage.mode if args.stage == "finetune" else None)
     diffusion = dict(schedule=settings.schedule, steps=settings.steps)
@@ -205,9 +176,12 @@ def main(argv=None) -> None:
     parser.add_argument("--model", required=True, help="output model file (model.pt)")
     parser.add_argument("--loss-csv", required=True)
     parser.add_argument("--loss-png", required=True)
-    parser.add_argument("--samples", required=True, help="output sample grid PNG")
-    parser.add_argument("--state", help="training state file, written every checkpoint_every steps; resumed")
+    parser.add_argument("--state", help="training state file, written every --checkpoint-every steps; resumed")
+    parser.add_argument("--checkpoint-every", type=int, default=100,
+                        help="steps between training states (how the run goes, not what it learns)")
     args = parser.parse_args(argv)
+    if args.checkpoint_every < 1:
+        parser.error(f"--checkpoint-every {args.checkpoint_every}: need >= 1")
     needed = ["tiles"] if args.stage == "pretrain" else ["bank", "base"]
     for name in needed:
         if getattr(args, name) is None:

@@ -8,12 +8,14 @@
   of K inpaintings.
 
     python -m workflow.diffusion.train_classifier size --settings JSON --bank BANK.csv \
-        --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt
+        --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt --checkpoint-every N
     python -m workflow.diffusion.train_classifier cherry --settings JSON --bank BANK.csv \
-        --background BACKGROUND.csv --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt
+        --background BACKGROUND.csv --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt \
+        --checkpoint-every N
 
 --settings: size: the `diffusion` keys preset, schedule, steps, seed and `size_classifier`;
-cherry: seed and `cherry_picker`.
+cherry: seed and `cherry_picker` (both sections without `checkpoint_every`, which comes as
+--checkpoint-every: how the run goes, not what it learns; workflow/diffusion/params.py).
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ class SizeClassifierSettings:
     batch_size: int
     lr: float
     oversample_small: bool
-    checkpoint_every: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +61,6 @@ class CherryPickerSettings:
     iterations: int
     batch_size: int
     lr: float
-    checkpoint_every: int
 
 
 def load_resnet_weights(model: CherryPicker, path: str) -> None:
@@ -180,7 +180,7 @@ def train_cherry(args, device) -> None:
 def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, device) -> None:
     """Train, write the loss curve and the model file (`config` recorded in it)."""
     loop_settings = loop.LoopSettings(
-        settings.iterations, settings.lr, checkpoint_every=settings.checkpoint_every
+        settings.iterations, settings.lr, checkpoint_every=args.checkpoint_every
     )
     result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config,
                         config["seed"], args.state, device)
@@ -205,7 +205,11 @@ def main(argv=None) -> None:
     parser.add_argument("--loss-csv", required=True)
     parser.add_argument("--loss-png", required=True)
     parser.add_argument("--state", help="training state file; resumed after a kill")
+    parser.add_argument("--checkpoint-every", type=int, default=100,
+                        help="steps between training states (how the run goes, not what it learns)")
     args = parser.parse_args(argv)
+    if args.checkpoint_every < 1:
+        parser.error(f"--checkpoint-every {args.checkpoint_every}: need >= 1")
     if args.kind == "cherry" and args.background is None:
         parser.error("cherry needs --background")
     device = torch.device(pick_device("auto"))

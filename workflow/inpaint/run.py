@@ -57,6 +57,9 @@ def load_networks(args, s: InpaintSettings, spec_set, device) -> Networks:
     sampler = s.make_sampler()
     d = make_diffusion(spec.schedule, spec.steps, respacing=sampler.respacing)
     classifier = picker = None
+    if spec.condition == "none" and s.guidance_scale is None:
+        raise ValueError(f"{args.model} is unconditional: --settings must hold inpaint.guidance_scale "
+                         "(0 for no guidance)")
     if spec.condition == "none" and s.guidance_scale != 0:
         if args.classifier is None:
             raise ValueError(f"{args.model} is unconditional and inpaint.guidance_scale is "

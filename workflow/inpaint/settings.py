@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from workflow.core.checks import check_chunks_filled
 from workflow.core.labels import ClassSettings
 from workflow.core.settings import from_dict
+from workflow.inpaint.params import SAMPLER_KEYS
 from workflow.inpaint.placement import CONTEXTS
 from workflow.inpaint.repaint import SAMPLERS, Sampler
 
@@ -31,22 +32,29 @@ class FastSettings:
 
 @dataclasses.dataclass(frozen=True)
 class InpaintSettings:
+    """The `inpaint` section. The rules pass only the chosen sampler's schedule (the top-level
+    respacing / jump_length / jump_n_sample for repaint, `fast` for fast) and `guidance_scale`
+    only to sets of unconditional models (workflow/inpaint/params.py); the others may be absent."""
+
     sampler: str
-    respacing: int
-    jump_length: int
-    jump_n_sample: int
-    fast: FastSettings
-    guidance_scale: float
     mask_dilation: int
     placement_tries: int
     batch_size: int
     chunks: int
     seed: int
     sets: Mapping[str, SetSpec]
+    respacing: int | None = None
+    jump_length: int | None = None
+    jump_n_sample: int | None = None
+    fast: FastSettings | None = None
+    guidance_scale: float | None = None
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
             raise ValueError(f"config key 'inpaint.sampler': {self.sampler!r} is not one of {SAMPLERS}")
+        for key in SAMPLER_KEYS[self.sampler]:
+            if getattr(self, key) is None:
+                raise ValueError(f"config key 'inpaint.{key}': missing (inpaint.sampler is {self.sampler})")
         for name, spec in self.sets.items():
             if spec.context not in CONTEXTS:
                 raise ValueError(
