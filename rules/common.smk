@@ -218,6 +218,14 @@ def get_pretrain_data_settings():
     )
 
 
+def get_detect_gpus(pretrain=False):
+    """GPUs of a detector training: as many as detect.train.device lists (0,1,2,3), else one."""
+    overrides = config["detect"]["pretrain"]["train"]
+    if pretrain and "device" in overrides:
+        return CHECKS.gpu_count("detect.pretrain.train.device", overrides["device"])
+    return CHECKS.gpu_count("detect.train.device", config["detect"]["train"]["device"])
+
+
 def get_start_weights(arch):
     """{weights, meta} files a training of `arch` starts from (empty: from scratch)."""
     start = config["detect"]["start"]

@@ -26,7 +26,8 @@ if DIFFUSION["pretrained"] is None:
         params:
             settings=get_diffusion_settings("pretrain"),
         shell:
-            "python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
+            "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+            " python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
             " --tiles {input.tiles} --model {output.model} --loss-csv {output.loss_csv}"
             " --loss-png {output.loss_png} --samples {output.samples}"
             " --state results/diffusion/state/pretrain.pt > {log} 2>&1"
@@ -59,7 +60,8 @@ rule finetune:
     params:
         settings=get_finetune_settings,
     shell:
-        "python -m workflow.diffusion.train finetune --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+        " python -m workflow.diffusion.train finetune --settings {params.settings:q}"
         " --bank {input.bank} --base {input.base} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png} --samples {output.samples}"
         " --state results/diffusion/state/finetune_{wildcards.model}.pt > {log} 2>&1"
@@ -88,7 +90,8 @@ rule size_classifier:
             "size_classifier", keys=("preset", "schedule", "steps", "seed")
         ),
     shell:
-        "python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+        " python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
         " --bank {input.bank} --model {output.model} --loss-csv {output.loss_csv}"
         " --loss-png {output.loss_png} --state results/diffusion/state/size_classifier.pt"
         " > {log} 2>&1"
@@ -115,7 +118,8 @@ rule cherry_picker:
     params:
         settings=get_diffusion_settings("cherry_picker", keys=("seed",)),
     shell:
-        "python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+        " python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
         " --bank {input.bank} --background {input.background} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
         " --state results/diffusion/state/cherry_picker.pt > {log} 2>&1"

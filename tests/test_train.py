@@ -17,10 +17,11 @@ import torch
 import yaml
 from diffusion_fixtures import write_bank, write_tiles
 
-from workflow.diffusion import checkpoint, data, gaussian, loop, train_classifier
+from workflow.diffusion import checkpoint, data, distributed, gaussian, loop, train_classifier
 from workflow.diffusion.presets import build_unet
 
 ROOT = Path(__file__).resolve().parents[1]
+ONE_PROCESS = distributed.World(rank=0, size=1, local_rank=0, device=torch.device("cpu"))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 PRESET = "demo32"
 
@@ -338,13 +339,13 @@ def test_warmup_ramps_the_learning_rate_linearly(monkeypatch):
             super().__init__(*args, **kwargs)
             optimizers.append(self)
 
-    def loss_fn(m, batch, generator):
+    def loss_fn(m, batch, generator, rows):
         seen.append(optimizers[0].param_groups[0]["lr"])
-        return (m(torch.ones(1, 1)) ** 2).sum(), {"loss": 0.0}
+        return {"loss": (m(torch.ones(1, 1)) ** 2)[:, 0]}
 
     monkeypatch.setattr(torch.optim, "Adam", Spy)
     loop.train(model, list(model.parameters()), lambda rng: None, loss_fn,
-               loop.LoopSettings(6, 0.4, warmup=4), {}, 0, None, torch.device("cpu"))
+               loop.LoopSettings(6, 0.4, 1, warmup=4), {}, 0, None, ONE_PROCESS)
     assert np.allclose(seen, [0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
 
 

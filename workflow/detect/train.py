@@ -7,6 +7,11 @@ the dataset's `test` list and write `metrics.json` beside ultralytics' `results.
 
 Ultralytics must never reach the network: `offline_environment` sets YOLO_OFFLINE and a config
 folder holding a font copied from matplotlib before ultralytics is imported.
+
+`detect.train.device` may list GPUs ("0,1,2,3"): ultralytics then trains with its own DDP, in
+processes it starts from the trainer's class (pickled with cloudpickle); the rule asks for as
+many GPUs as the list names (workflow.core.checks.gpu_count), and the trainer class installs
+what this module changes in ultralytics in each of those processes too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow.core import io
+from workflow.core.checks import device_ids
 from workflow.core.device import pick_device
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
@@ -153,20 +159,51 @@ def focal_loss_class():
     return FocalDetectionLoss
 
 
-def focal_trainer(gamma: float, alpha: float):
-    """A DetectionTrainer that installs the focal criterion once the model has its args."""
+def workflow_trainer(gamma: float, alpha: float):
+    """The DetectionTrainer of every training here: no label cache (disable_label_cache), and the
+    focal criterion when gamma > 0, installed once the model has its args. Both happen in the
+    trainer itself, so ultralytics' DDP processes, which rebuild the trainer from its class,
+    get them as well."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
-    loss_class = focal_loss_class()
+    loss_class = focal_loss_class() if gamma > 0 else None
 
-    class FocalTrainer(DetectionTrainer):
+    class WorkflowTrainer(DetectionTrainer):
+        def __init__(self, *args, **kwargs):
+            disable_label_cache()
+            super().__init__(*args, **kwargs)
+
         def set_model_attributes(self):
             super().set_model_attributes()
-            # v8DetectionLoss reads model.args (the box/cls/dfl gains), set just above; the EMA
-            # copy made later inherits the criterion, and checkpoints strip it.
-            self.model.criterion = loss_class(self.model, gamma, alpha)
+            if loss_class is not None:
+                # v8DetectionLoss reads model.args (the box/cls/dfl gains), set just above; the EMA
+                # copy made later inherits the criterion, and checkpoints strip it.
+                self.model.criterion = loss_class(self.model, gamma, alpha)
 
-    return FocalTrainer
+    return WorkflowTrainer
+
+
+def train_device(requested: str) -> str:
+    """ultralytics' `device` for training: one device (workflow.core.device.pick_device), or a
+    list of GPU ids for its DDP, each of which this job must see."""
+    ids = device_ids("detect.train.device", requested)
+    if ids is None:
+        return pick_device(requested)
+    import torch
+
+    visible = torch.cuda.device_count()
+    if max(ids) >= visible:
+        raise ValueError(f"config key 'detect.train.device': {requested!r} names GPU {max(ids)}, but this "
+                         f"job sees {visible} GPU(s) (CUDA_VISIBLE_DEVICES="
+                         f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); a job given n GPUs "
+                         "sees them as 0..n-1")
+    return ",".join(str(i) for i in ids)
+
+
+def eval_device(requested: str) -> str:
+    """One device for the test evaluation: the first GPU of a device list."""
+    ids = device_ids("detect.train.device", requested)
+    return pick_device(requested) if ids is None else str(ids[0])
 
 
 def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
@@ -248,7 +285,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
 
     # select_device() resets torch's threads to os.cpu_count() - 1; keep the scheduler's count
     torch_utils.NUM_THREADS = threads
-    device = pick_device(settings.device)
+    device = train_device(settings.device)
     requested = dict(data=str(data), seed=seed, deterministic=True, project=str(out.parent),
                      name=out.name, exist_ok=True, amp=device != "cpu",
                      device=device, plots=False, verbose=False, **settings.overrides())
@@ -258,7 +295,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     log.info("training %s seed %d into %s: %s", arch, seed, out, state)
     if state == "done":
         return "not observed: training had finished before this call"
-    trainer = focal_trainer(settings.focal_gamma, settings.focal_alpha) if settings.focal_gamma > 0 else None
+    trainer = workflow_trainer(settings.focal_gamma, settings.focal_alpha)
     if state == "resume":
         model = YOLO(str(out / "weights" / "last.pt"))
         model.train(resume=True, device=device, trainer=trainer)
@@ -268,7 +305,10 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
         io.write_json(out / REQUEST_FILE, request)
         model = YOLO(f"{arch}.yaml") if weights is None else start_model(weights, arch)
         model.train(trainer=trainer, **requested)
-    return type(torch_utils.unwrap_model(model.trainer.model).criterion).__name__
+    criterion = getattr(torch_utils.unwrap_model(model.trainer.model), "criterion", None)
+    if criterion is None:  # built in ultralytics' DDP processes, not in this one
+        return "not observed: trained by ultralytics' DDP processes"
+    return type(criterion).__name__
 
 
 def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path) -> tuple[object, dict]:
@@ -278,7 +318,7 @@ def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path) -> tupl
     model = YOLO(str(best))
     metrics = model.val(
         data=str(data), split="test", imgsz=settings.imgsz, batch=settings.batch,
-        device=pick_device(settings.device), workers=settings.workers, plots=False,
+        device=eval_device(settings.device), workers=settings.workers, plots=False,
         project=str(out), name="test", exist_ok=True, verbose=False,
     )
     return metrics, dict(model.names)
