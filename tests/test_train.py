@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from diffusion_fixtures import write_bank, write_tiles
+from diffusion_fixtures import write_bank, write_base, write_tiles
 
 from workflow.diffusion import checkpoint, data, distributed, gaussian, loop, train_classifier
 from workflow.diffusion.presets import build_unet
@@ -47,11 +47,7 @@ def one_thread():
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("diffusion")
     bank = write_bank(root, n=8)
-    base = root / "base.pt"
-    torch.manual_seed(0)
-    model = build_unet(PRESET)
-    arch = dict(kind="unet", preset=PRESET, image_size=32, condition="none", finetune_mode=None)
-    checkpoint.save_model(base, model.state_dict(), arch, dict(schedule="linear", steps=100), {}, 0, 0)
+    base = write_base(root / "base.pt", PRESET)  # random heads: the fine-tunings really train
     return dict(root=root, bank=bank, base=base, background=write_tiles(root, kind="background"))
 
 
@@ -115,6 +111,8 @@ def test_interrupt_and_resume_gives_the_same_weights(workspace, uninterrupted, m
     assert state["step"] == 1 and state["config"] == settings and state["seed"] == 3
     run(finetune_cmd(workspace, out, settings))
     assert_same_weights(reference / "model.pt", out / "model.pt")
+    trained, base = checkpoint.load(out / "model.pt")["state_dict"], checkpoint.load(workspace["base"])["state_dict"]
+    assert any(not torch.equal(trained[k], base[k]) for k in base if ".qkv." in k), "nothing trained"
     assert (out / "loss.csv").read_text() == (reference / "loss.csv").read_text()
     assert (out / "samples.png").read_bytes() == (reference / "samples.png").read_bytes()
 

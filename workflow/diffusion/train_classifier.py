@@ -188,6 +188,8 @@ def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, worl
     kind = "size_classifier" if arch["kind"] == "classifier" else "cherry_picker"
     distributed.check_batch(world, settings.batch_size, f"diffusion.{kind}.batch_size")
     distributed.broadcast_model(world, model)
+    log.info("%s: %d parameters, device %s, %d process(es)", arch["kind"],
+             sum(p.numel() for p in model.parameters()), world.device, world.size)
     loop_settings = loop.LoopSettings(
         settings.iterations, settings.lr, settings.batch_size, checkpoint_every=settings.checkpoint_every
     )
