@@ -43,6 +43,7 @@ class InpaintSettings:
     chunks: int
     seed: int
     sets: Mapping[str, SetSpec]
+    compile: bool = False  # torch.compile the U-Net (workflow.inpaint.repaint.prepare_network)
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
