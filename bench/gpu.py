@@ -1,7 +1,7 @@
 """The GPU path, measured: RePaint inpainting and fine-tuning throughput of one preset.
 
     python bench/gpu.py [--preset adm256] [--device auto] [--batches 1,8,32] [--steps 10]
-                        [--train-batch 16] [--train-steps 5] [--compile] [--threads N]
+                        [--train-batch 16] [--train-steps 5] [--compile] [--threads 1]
 
 Default preset: adm256 on a GPU, demo32 on the CPU (the CI runs it there with tiny counts).
 
@@ -18,6 +18,9 @@ Default preset: adm256 on a GPU, demo32 on the CPU (the CI runs it there with ti
    per second and peak memory over --train-steps steps of the real training loop
    (workflow.diffusion.loop.train, hybrid loss, Adam, bf16 autocast on CUDA) after one step.
 
+Times are wall-clock seconds on a GPU (after synchronising it). On the CPU they are the
+process's CPU seconds at one thread unless --threads says otherwise (steadier than the wall
+clock on a shared machine; with N threads they add up the N threads' time).
 Peak memory is torch.cuda.max_memory_allocated on a GPU. On the CPU it is the process's peak
 resident set: for the inpainting rows the peak so far (it only grows from row to row); each
 training row runs in a process of its own and reports its peak above the resident set of the
@@ -76,6 +79,11 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def clock(device: torch.device) -> float:
+    """Wall seconds on a GPU; process CPU seconds on the CPU (see the module docstring)."""
+    return time.perf_counter() if device.type == "cuda" else time.process_time()
+
+
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -104,11 +112,11 @@ def time_reverse_steps(model, size: int, sampler: Sampler, batch: int, steps: in
     with torch.no_grad():
         x = reverse_step(d, model, x, sampler.respacing, image, known, sampler, generator)  # warm-up
         synchronize(device)
-        started = time.perf_counter()
+        started = clock(device)
         for t in range(sampler.respacing - 1, sampler.respacing - 1 - steps, -1):
             x = reverse_step(d, model, x, max(t, 1), image, known, sampler, generator)
         synchronize(device)
-    return (time.perf_counter() - started) / steps
+    return (clock(device) - started) / steps
 
 
 def inpainting_rows(preset, batches, steps, device, compile_model) -> list[dict]:
@@ -147,10 +155,10 @@ def training_row(preset: str, batch: int, steps: int, device: torch.device, chec
     run(1)  # warm-up: kernels chosen, memory allocated
     reset_peak(device)
     synchronize(device)
-    started = time.perf_counter()
+    started = clock(device)
     run(steps)
     synchronize(device)
-    seconds = time.perf_counter() - started
+    seconds = clock(device) - started
     return dict(checkpointing=checkpointing, batch=batch, images_per_s=batch * steps / seconds,
                 step_s=seconds / steps, peak_gib=peak_gib(device, above=before))
 
@@ -161,7 +169,7 @@ def training_rows(preset, batch, steps, device, threads) -> list[dict]:
     for checkpointing in (False, True):
         command = [sys.executable, __file__, "--child-train", str(int(checkpointing)), "--preset", preset,
                    "--device", str(device), "--train-batch", str(batch), "--train-steps", str(steps)]
-        command += ["--threads", str(threads)] if threads else []
+        command += ["--threads", str(threads or torch.get_num_threads())]
         done = subprocess.run(command, check=True, capture_output=True, text=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return rows
@@ -181,23 +189,24 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--steps", type=int, default=10, help="timed reverse steps per row")
-    parser.add_argument("--train-batch", type=int, help="default: 16 on a GPU, 4 on the CPU")
+    parser.add_argument("--train-batch", type=int, help="fine-tuning batch (default 16, full.yaml's)")
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="torch.compile the U-Net (inpaint.compile)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default 1 on the CPU)")
     parser.add_argument("--child-train", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else "cpu" if args.device == "auto" else args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads or device.type == "cpu":
+        torch.set_num_threads(args.threads or 1)
     preset = args.preset or ("adm256" if device.type == "cuda" else "demo32")
-    train_batch = args.train_batch or (16 if device.type == "cuda" else 4)
+    train_batch = args.train_batch or 16
     if args.child_train is not None:
         print(json.dumps(training_row(preset, train_batch, args.train_steps, device, bool(args.child_train))))
         return
     batches = [int(b) for b in args.batches.split(",")]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU, {torch.get_num_threads()} thread(s), CPU seconds")
     memory = "GiB allocated" if device.type == "cuda" else "GiB process peak RSS"
     print(f"{preset} on {name}; torch {torch.__version__}; forward {forward_flops(preset) / 1e12:.4f} TFLOP "
           f"per image; {args.steps} timed reverse steps per row{', compiled' if args.compile else ''}")

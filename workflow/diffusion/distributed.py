@@ -14,6 +14,9 @@ loss is the sum of its rows' per-sample losses divided by the global batch, so t
 summed over the processes (`sum_gradients`, once per optimizer step, after every micro-batch of
 the accumulation) are exactly those of one process on the whole batch. The replicas then take
 the same Adam step and stay equal; EMA and training states are the same on every process.
+The ADM networks normalise with GroupNorm, per sample, so a row's output does not depend on
+which other rows share its process; BatchNorm (the cherry-picker) does, and gets global-batch
+statistics from SyncBatchNorm (`sync_batch_norm`).
 
 The gradients are summed by hand, one flattened all-reduce per bucket, rather than by
 DistributedDataParallel: one reduction per optimizer step whatever the accumulation, no hook
