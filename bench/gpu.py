@@ -152,12 +152,16 @@ def training_row(preset: str, batch: int, steps: int, device: torch.device, chec
         loop.train(model, parameters, lambda rng: (x0, None), loss_fn, settings, {}, 0, None, world)
 
     before = resident_gib() if device.type == "cpu" else 0.0
-    run(1)  # warm-up: kernels chosen, memory allocated
-    reset_peak(device)
-    synchronize(device)
-    started = clock(device)
-    run(steps)
-    synchronize(device)
+    try:
+        run(1)  # warm-up: kernels chosen, memory allocated
+        reset_peak(device)
+        synchronize(device)
+        started = clock(device)
+        run(steps)
+        synchronize(device)
+    except torch.OutOfMemoryError:  # a result too: this batch does not fit without checkpointing
+        return dict(checkpointing=checkpointing, batch=batch, images_per_s=float("nan"),
+                    step_s=float("nan"), peak_gib=float("nan"))
     seconds = clock(device) - started
     return dict(checkpointing=checkpointing, batch=batch, images_per_s=batch * steps / seconds,
                 step_s=seconds / steps, peak_gib=peak_gib(device, above=before))
