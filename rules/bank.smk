@@ -24,7 +24,8 @@ rule mask_chunk:
     params:
         settings=get_masks_settings(),
     shell:
-        "python -m workflow.bank.masks chunk --settings {params.settings:q} --crops {input.crops}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.bank.masks chunk --settings {params.settings:q} --crops {input.crops}"
         " --chunk {wildcards.chunk} --out {output.chunk} > {log} 2>&1"
 
 

@@ -101,8 +101,9 @@ def get_final_outputs():
         ),
         "results/diffusion/size_classifier/loss.png",
         "results/diffusion/cherry_picker/loss.png",
+        "results/diffusion/base/samples.png",
         *(
-            ["results/diffusion/base/loss.png", "results/diffusion/base/samples.png"]
+            ["results/diffusion/base/loss.png"]
             if config["diffusion"]["pretrained"] is None
             else []
         ),
@@ -237,6 +238,14 @@ def get_pretrain_settings():
 def get_pretrain_data_settings():
     """--settings of workflow.detect.pretrain_data."""
     return as_json(DETECT_PARAMS.pretrain_data_settings(config))
+
+
+def get_detect_gpus(pretrain=False):
+    """GPUs of a detector training: as many as detect.train.device lists (0,1,2,3), else one."""
+    overrides = config["detect"]["pretrain"]["train"]
+    if pretrain and "device" in overrides:
+        return CHECKS.gpu_count("detect.pretrain.train.device", overrides["device"])
+    return CHECKS.gpu_count("detect.train.device", config["detect"]["train"]["device"])
 
 
 def get_start_weights(arch):

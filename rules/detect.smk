@@ -48,12 +48,13 @@ rule detect_pretrain:
         "../envs/detect.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=get_detect_gpus(pretrain=True),
         run_flags=RUNTIME["detect_pretrain"],
     params:
         settings=get_pretrain_settings(),
     shell:
-        "python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed 0 --experiment pretrain"
         " --config-dir results/detect/ultralytics --threads {threads} {resources.run_flags}"
         " --out results/detect/pretrain/{wildcards.arch} > {log} 2>&1"
@@ -76,13 +77,14 @@ rule detect_train:
         "../envs/detect.yaml"
     threads: 1
     resources:
-        gpu=1,
+        gpu=get_detect_gpus(),
         run_flags=RUNTIME["detect_train"],
     params:
         settings=lambda wildcards: get_train_settings(wildcards.experiment),
         start=lambda wildcards: get_start_flags(wildcards.arch),
     shell:
-        "python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
         " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
         " {resources.run_flags}"

@@ -28,28 +28,31 @@ if DIFFUSION["pretrained"] is None:
         params:
             settings=get_pretrain_unet_settings(),
         shell:
-            "python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
+            "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+            " python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
             " --tiles {input.tiles} --model {output.model} --loss-csv {output.loss_csv}"
             " --loss-png {output.loss_png} --state results/diffusion/state/pretrain.pt"
             " {resources.run_flags} > {log} 2>&1"
 
-    rule pretrain_grid:
-        input:
-            model="results/diffusion/base/model.pt",
-            code=get_code("workflow.diffusion.grid"),
-        output:
-            samples=report("results/diffusion/base/samples.png", category="Diffusion"),
-        log:
-            "results/logs/diffusion/pretrain_grid.log",
-        conda:
-            "../envs/torch.yaml"
-        resources:
-            gpu=1,
-        params:
-            settings=get_grid_settings("pretrain"),
-        shell:
-            "python -m workflow.diffusion.grid --settings {params.settings:q}"
-            " --model {input.model} --out {output.samples} > {log} 2>&1"
+# The base's sample grid, whether the base was trained here or given by diffusion.pretrained.
+rule pretrain_grid:
+    input:
+        model=get_base_model(),
+        code=get_code("workflow.diffusion.grid"),
+    output:
+        samples=report("results/diffusion/base/samples.png", category="Diffusion"),
+    log:
+        "results/logs/diffusion/pretrain_grid.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=get_grid_settings("pretrain"),
+    shell:
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.diffusion.grid --settings {params.settings:q}"
+        " --model {input.model} --out {output.samples} > {log} 2>&1"
 
 
 rule finetune:
@@ -77,7 +80,8 @@ rule finetune:
     params:
         settings=get_finetune_settings,
     shell:
-        "python -m workflow.diffusion.train finetune --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+        " python -m workflow.diffusion.train finetune --settings {params.settings:q}"
         " --bank {input.bank} --base {input.base} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
         " --state results/diffusion/state/finetune_{wildcards.model}.pt"
@@ -104,7 +108,8 @@ rule finetune_grid:
         settings=get_grid_settings("finetune"),
         bank=get_grid_flags,
     shell:
-        "python -m workflow.diffusion.grid --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.diffusion.grid --settings {params.settings:q}"
         " --model {input.model} {params.bank} --out {output.samples} > {log} 2>&1"
 
 
@@ -130,7 +135,8 @@ rule size_classifier:
     params:
         settings=get_size_classifier_settings(),
     shell:
-        "python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+        " python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
         " --bank {input.bank} --model {output.model} --loss-csv {output.loss_csv}"
         " --loss-png {output.loss_png} --state results/diffusion/state/size_classifier.pt"
         " {resources.run_flags} > {log} 2>&1"
@@ -158,7 +164,8 @@ rule cherry_picker:
     params:
         settings=get_cherry_picker_settings(),
     shell:
-        "python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
+        " python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
         " --bank {input.bank} --background {input.background} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
         " --state results/diffusion/state/cherry_picker.pt {resources.run_flags} > {log} 2>&1"

@@ -25,7 +25,8 @@ rule inpaint_chunk:
         settings=get_inpaint_settings,
         flags=get_inpaint_flags,
     shell:
-        "python -m workflow.inpaint.run --settings {params.settings:q} --set {wildcards.set}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.inpaint.run --settings {params.settings:q} --set {wildcards.set}"
         " --chunk {wildcards.chunk} --bank {input.bank} --background {input.background}"
         " --model {input.model} {params.flags} --out {output} > {log} 2>&1"
 

@@ -85,7 +85,8 @@ rule synthetic_quality:
         settings=get_quality_settings(),
         judges=get_judges(),
     shell:
-        "python -m workflow.report.quality --settings {params.settings:q} --sets {input.sets}"
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.report.quality --settings {params.settings:q} --sets {input.sets}"
         " --judges {params.judges} --detect-tiles {input.tiles}"
         " --cherry-picker {input.cherry_picker} --config-dir results/detect/ultralytics"
         " --out results/report > {log} 2>&1"

@@ -57,3 +57,23 @@ def write_tiles(root: Path, n: int = 4, size: int = 64, seed: int = 0, kind: str
     manifest = root / kind / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
+
+
+def write_base(path: Path, preset: str = "demo32", schedule: str = "linear", steps: int = 100) -> Path:
+    """A base model file of `preset` whose zero-initialised layers (output head, attention and
+    residual output convolutions) got random weights: the output then depends on every weight,
+    so a fine-tuning's gradients reach every trainable parameter (from a fresh U-Net's zero head
+    they would all be zero and nothing would train)."""
+    import torch
+
+    from workflow.diffusion import checkpoint
+    from workflow.diffusion.presets import build_unet
+
+    torch.manual_seed(0)
+    model = build_unet(preset)
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
+            torch.nn.init.normal_(module.weight, std=0.05)
+    arch = dict(kind="unet", preset=preset, image_size=model.image_size, condition="none", finetune_mode=None)
+    checkpoint.save_model(path, model.state_dict(), arch, dict(schedule=schedule, steps=steps), {}, 0, 0)
+    return path

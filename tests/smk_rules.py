@@ -16,6 +16,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RULE_START = re.compile(r"^(?P<indent>\s*)(?:rule|checkpoint) (?P<name>\w+):\s*$")
 MODULE = re.compile(r"python -m (workflow(?:\.\w+)+)")
+# What GPU rules run their command through (`python -m workflow.core.launch ... -- python -m
+# workflow.x`): it chooses the job's GPUs and processes, not what the job computes, so it is not
+# one of the rule's modules (no env, code-input or rerun duty of its own).
+LAUNCHER = "workflow.core.launch"
 CONDA = re.compile(r"conda:\s*\n\s*\"([^\"]+)\"")
 GPU = re.compile(r"\bgpu\s*=\s*(?!0\b)\S")  # gpu=1, or gpu=<a function of the config>
 
@@ -28,8 +32,14 @@ class Rule:
 
     @property
     def modules(self) -> list[str]:
-        """The `workflow` modules the rule's command runs (`python -m workflow.x`)."""
-        return sorted(set(MODULE.findall(self.text)))
+        """The `workflow` modules the rule's command runs (`python -m workflow.x`), launcher aside."""
+        return sorted(set(MODULE.findall(self.text)) - {LAUNCHER})
+
+    @property
+    def launched(self) -> str | None:
+        """The launcher's arguments before `--` (`--gpus {resources.gpu} ...`), or None."""
+        match = re.search(rf"python -m {re.escape(LAUNCHER)} (.*?) --\"", self.text)
+        return match.group(1) if match else None
 
     @property
     def conda(self) -> Path | None:

@@ -12,7 +12,7 @@ import re
 
 import pytest
 import yaml
-from snakemake_run import REPO, copy_workflow, snakemake
+from snakemake_run import REPO, TINY, copy_workflow, snakemake
 
 SAM_NULL = {"masks": {"method": "sam", "sam": {"checkpoint": None}}}
 BAD = [
@@ -34,6 +34,8 @@ BAD = [
      "experiments.runs.augment_tarmac_canny.add"),
     ({"experiments": {"runs": {"augment_tarmac_canny": {"set": "nope"}}}},
      "experiments.runs.augment_tarmac_canny.set"),
+    ({"detect": {"train": {"device": "0,0"}}}, "detect.train.device"),
+    ({"detect": {"train": {"device": "cuda:0,1"}}}, "detect.train.device"),
 ]
 
 
@@ -71,3 +73,22 @@ def test_tiling_keys_of_the_rules_are_those_the_module_reads():
     block = re.search(r"^TILING_KEYS = (\{.*?^\})$", text, re.MULTILINE | re.DOTALL).group(1)
     keys = {kind: tuple(names) for kind, names in ast.literal_eval(block).items()}
     assert keys == tiling.KIND_KEYS
+
+
+def test_a_detector_device_list_asks_for_that_many_gpus(workdir, tmp_path):
+    """detect.train.device 0,1,2 -> the trainings ask for 3 GPUs (the launcher's --gpus); the
+    pre-training follows it unless detect.pretrain.train sets its own device."""
+    from workflow.core.checks import device_ids, gpu_count
+    from workflow.detect.train import train_device
+
+    assert device_ids("k", "2,0,1") == (2, 0, 1) and gpu_count("k", "0,1,2,3") == 4
+    assert device_ids("k", "auto") is None and gpu_count("k", "cuda:1") == 1
+    path = tmp_path / "gpus.yaml"
+    path.write_text(yaml.safe_dump({"detect": {"train": {"device": "0,1,2"}, "pretrain": {"train": {"device": "0,1"}}}}))
+    result = snakemake(workdir, "-n", "-p", *TINY, str(path), "--", "results/detect/yolov8n/baseline/seed0/metrics.json")
+    commands = re.findall(r"python -m workflow.core.launch --gpus (\d+) -- python -m workflow.detect.train.*?"
+                          r"--experiment (\w+)", result.stdout)
+    assert sorted(commands) == [("2", "pretrain"), ("3", "baseline")], result.stdout[-3000:]
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(ValueError, match="names GPU 2, but this job sees 0 GPU"):
+            train_device("0,1,2")

@@ -6,6 +6,10 @@ its one partition, small memory requests, no GPU (`gpu: 0` for the GPU rules, wh
 otherwise be rejected), status through squeue (no accounting here), quick status checks.
 The jobs must have gone through the controller: every job Snakemake submitted has a SLURM job
 id that `scontrol` reports as COMPLETED (MinJobAge=600 keeps finished jobs there).
+
+The size classifier runs as a job of two tasks (TWO_TASKS, the profile's multi-node recipe on
+CPUs): the launcher starts one process per task with srun, the two train data-parallel over
+Gloo, and the model they write equals the one-process model of the local tiny run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ PROFILE = REPO / "config/profiles/slurm/config.yaml"
 # the local run of conftest.tiny_workflow covers the rest. Empty list: the whole workflow.
 TARGETS = ["--", "results/bank/manifest.csv", "results/diffusion/size_classifier/model.pt"]
 TEST_RESOURCES = {"slurm_partition": "debug", "mem_mb": 2000, "runtime": 30}
+# A diffusion training as one job of two CPU tasks (config/profiles/slurm/config.yaml, "Several
+# GPUs per training"): sbatch --ntasks=2, the command in the batch script, srun inside.
+TWO_TASKS = {"size_classifier": {"tasks": 2, "mpi": "srun"}}
 
 
 def loopback_profile(cpus: int) -> dict:
@@ -40,6 +47,8 @@ def loopback_profile(cpus: int) -> dict:
         resources.update(TEST_RESOURCES, gpu=0)  # a node without GPU rejects GPU requests
         resources.pop("gres", None)
         resources.pop("gpu_model", None)
+    for rule, resources in TWO_TASKS.items():
+        set_resources[rule].update(resources)
     threads = {rule: min(n, cpus) for rule, n in (profile.get("set-threads") or {}).items()}
     # Snakemake rejects an empty --set-resources / --set-threads: leave those out.
     for key, value in (("set-resources", set_resources), ("set-threads", threads)):
@@ -64,10 +73,14 @@ def slurm_job_ids(log: str) -> list[str]:
     return re.findall(r"SLURM jobid (\d+)", log)
 
 
-def job_state(job_id: str, env: dict) -> str:
-    out = subprocess.run(
+def scontrol_job(job_id: str, env: dict) -> str:
+    return subprocess.run(
         ["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True
     ).stdout
+
+
+def job_state(job_id: str, env: dict) -> str:
+    out = scontrol_job(job_id, env)
     match = re.search(r"JobState=(\w+)", out)
     return match.group(1) if match else f"unknown ({out.strip() or 'no record'})"
 
@@ -87,7 +100,7 @@ def test_profile_names_every_gpu_rule_and_only_existing_rules():
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_tiny_workflow_runs_through_slurm(slurm_cluster, tmp_path):
+def test_tiny_workflow_runs_through_slurm(slurm_cluster, tiny_workflow, tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     profile_dir = tmp_path / "profile"
     profile_dir.mkdir()
@@ -108,3 +121,23 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster, tmp_path):
     # The outputs are there and complete: nothing left to do.
     dry = snakemake(workdir, "-n", *TINY, *TARGETS)
     assert "Nothing to be done" in dry.stdout + dry.stderr
+    check_two_task_training(workdir, tiny_workflow, ids, slurm_cluster.env())
+
+
+def check_two_task_training(workdir, tiny_workflow, ids, env):
+    """The size classifier ran as one SLURM job of 2 tasks, as 2 processes, and trained as one."""
+    import torch
+
+    from workflow.diffusion.checkpoint import load_model
+
+    tasks = {job_id: re.search(r"NumTasks=(\d+)", scontrol_job(job_id, env)) for job_id in ids}
+    assert sorted(int(m.group(1)) for m in tasks.values() if m).count(2) == 1, tasks
+    log = (workdir / "results/logs/diffusion/size_classifier.log").read_text()
+    assert "rank 0 of 2" in log and "2 process(es)" in log, log[-2000:]
+    model = "results/diffusion/size_classifier/model.pt"
+    (two, spec), (one, _) = load_model(workdir / model), load_model(tiny_workflow / model)
+    size = spec.image_size
+    x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([0, 10, 500, 999])
+    with torch.no_grad():  # logits: see tests/test_distributed.py on the attention pool's bias
+        assert torch.allclose(two(x, t), one(x, t), rtol=0, atol=1e-4)

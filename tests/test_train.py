@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from diffusion_fixtures import write_bank, write_tiles
+from diffusion_fixtures import write_bank, write_base, write_tiles
 
-from workflow.diffusion import checkpoint, data, gaussian, loop, train_classifier
+from workflow.diffusion import checkpoint, data, distributed, gaussian, loop, train_classifier
 from workflow.diffusion.presets import build_unet
 
 ROOT = Path(__file__).resolve().parents[1]
+ONE_PROCESS = distributed.World(rank=0, size=1, local_rank=0, device=torch.device("cpu"))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 PRESET = "demo32"
 
@@ -47,11 +48,7 @@ def one_thread():
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("diffusion")
     bank = write_bank(root, n=8)
-    base = root / "base.pt"
-    torch.manual_seed(0)
-    model = build_unet(PRESET)
-    arch = dict(kind="unet", preset=PRESET, image_size=32, condition="none", finetune_mode=None)
-    checkpoint.save_model(base, model.state_dict(), arch, dict(schedule="linear", steps=100), {}, 0, 0)
+    base = write_base(root / "base.pt", PRESET)  # random heads: the fine-tunings really train
     return dict(root=root, bank=bank, base=base, background=write_tiles(root, kind="background"))
 
 
@@ -121,6 +118,8 @@ def test_interrupt_and_resume_gives_the_same_weights(workspace, uninterrupted, m
     assert state["step"] == 1 and state["config"] == settings and state["seed"] == 3
     run(finetune_cmd(workspace, out, settings, every=1))
     assert_same_weights(reference / "model.pt", out / "model.pt")
+    trained, base = checkpoint.load(out / "model.pt")["state_dict"], checkpoint.load(workspace["base"])["state_dict"]
+    assert any(not torch.equal(trained[k], base[k]) for k in base if ".qkv." in k), "nothing trained"
     assert (out / "loss.csv").read_text() == (reference / "loss.csv").read_text()
 
 
@@ -372,13 +371,13 @@ def test_warmup_ramps_the_learning_rate_linearly(monkeypatch):
             super().__init__(*args, **kwargs)
             optimizers.append(self)
 
-    def loss_fn(m, batch, generator):
+    def loss_fn(m, batch, generator, rows):
         seen.append(optimizers[0].param_groups[0]["lr"])
-        return (m(torch.ones(1, 1)) ** 2).sum(), {"loss": 0.0}
+        return {"loss": (m(torch.ones(1, 1)) ** 2)[:, 0]}
 
     monkeypatch.setattr(torch.optim, "Adam", Spy)
     loop.train(model, list(model.parameters()), lambda rng: None, loss_fn,
-               loop.LoopSettings(6, 0.4, warmup=4), {}, 0, None, torch.device("cpu"))
+               loop.LoopSettings(6, 0.4, 1, warmup=4), {}, 0, None, ONE_PROCESS)
     assert np.allclose(seen, [0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
 
 

@@ -95,6 +95,25 @@ def check_model_size(preset: str, crop_size: int, detect_size: int) -> None:
                          "crop-size windows out of the detection tiles")
 
 
+def device_ids(key: str, device: str) -> tuple[int, ...] | None:
+    """The GPU ids of a detector device list ("0,1,2,3": ultralytics trains on those GPUs with
+    its own DDP), or None for one device (auto | cpu | cuda | cuda:N). A list's ids are distinct
+    and name the GPUs as the job sees them: a job given n GPUs sees them as 0..n-1."""
+    if "," not in device and not device.isdigit():
+        return None
+    parts = device.split(",")
+    if not all(part.isdigit() for part in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"config key '{key}': {device!r} is not a list of distinct GPU ids "
+                         "such as 0,1,2,3")
+    return tuple(int(part) for part in parts)
+
+
+def gpu_count(key: str, device: str) -> int:
+    """GPUs a detector training asks for: the length of its device list, else one."""
+    ids = device_ids(key, device)
+    return 1 if ids is None else len(ids)
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Every cross-key check on a whole (schema-valid) config."""
     classes = config["classes"]
@@ -161,6 +180,9 @@ def _check_experiments(config: Mapping[str, Any]) -> None:
     elif detect["weights"] is not None:
         raise ValueError(f"config key 'detect.weights': given, but detect.start is "
                          f"{detect['start']!r}; set detect.start to weights to use them")
+    gpu_count("detect.train.device", detect["train"]["device"])
+    if "device" in detect["pretrain"]["train"]:
+        gpu_count("detect.pretrain.train.device", detect["pretrain"]["train"]["device"])
     demo = config["data"]["demo"]
     if detect["start"] == "pretrain" and demo:
         check_pretrain_seed(detect["pretrain"]["scenes"]["seed"], demo["seed"])

@@ -11,6 +11,11 @@ and how it runs, so that the rules can change them without rerunning the trainin
 
 Ultralytics must never reach the network: `offline_environment` sets YOLO_OFFLINE and a config
 folder holding a font copied from matplotlib before ultralytics is imported.
+
+`detect.train.device` may list GPUs ("0,1,2,3"): ultralytics then trains with its own DDP, in
+processes it starts from the trainer's class (pickled with cloudpickle); the rule asks for as
+many GPUs as the list names (workflow.core.checks.gpu_count), and the trainer class installs
+what this module changes in ultralytics in each of those processes too.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow.core import io
+from workflow.core.checks import device_ids
 from workflow.core.device import pick_device
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
@@ -90,7 +96,7 @@ class TrainSettings:
 class Runtime:
     """Where and how a run goes (--device, --workers), not what it learns."""
 
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (workflow.core.device.pick_device)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | GPU ids "0,1" (train_device)
     workers: int = 0  # data-loader processes; 0 loads in the training process
 
 
@@ -172,33 +178,54 @@ def focal_loss_class():
     return FocalDetectionLoss
 
 
-def focal_trainer(gamma: float, alpha: float, base=None):
-    """A DetectionTrainer (or `base`) that installs the focal criterion once the model has its args."""
+def workflow_trainer(settings: TrainSettings):
+    """The DetectionTrainer of every training here: no label cache (disable_label_cache), the
+    focal criterion when focal_gamma > 0 (installed once the model has its args) and class-aware
+    sampling with `class_aware` (workflow.detect.sampling). All of it happens in the trainer
+    class itself, so ultralytics' DDP processes, which rebuild the trainer from its class, get it
+    as well."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
-    loss_class = focal_loss_class()
+    gamma, alpha = settings.focal_gamma, settings.focal_alpha
+    loss_class = focal_loss_class() if gamma > 0 else None
+    base = class_aware_trainer(DetectionTrainer) if settings.class_aware else DetectionTrainer
 
-    class FocalTrainer(base or DetectionTrainer):
+    class WorkflowTrainer(base):
+        def __init__(self, *args, **kwargs):
+            disable_label_cache()
+            super().__init__(*args, **kwargs)
+
         def set_model_attributes(self):
             super().set_model_attributes()
-            # v8DetectionLoss reads model.args (the box/cls/dfl gains), set just above; the EMA
-            # copy made later inherits the criterion, and checkpoints strip it.
-            self.model.criterion = loss_class(self.model, gamma, alpha)
+            if loss_class is not None:
+                # v8DetectionLoss reads model.args (the box/cls/dfl gains), set just above; the EMA
+                # copy made later inherits the criterion, and checkpoints strip it.
+                self.model.criterion = loss_class(self.model, gamma, alpha)
 
-    return FocalTrainer
+    return WorkflowTrainer
 
 
-def trainer_class(settings: TrainSettings):
-    """The DetectionTrainer subclass the settings ask for (focal loss, class-aware sampling),
-    or None for ultralytics' own."""
-    trainer = None
-    if settings.class_aware:
-        from ultralytics.models.yolo.detect import DetectionTrainer
+def train_device(requested: str) -> str:
+    """ultralytics' `device` for training: one device (workflow.core.device.pick_device), or a
+    list of GPU ids for its DDP, each of which this job must see."""
+    ids = device_ids("detect.train.device", requested)
+    if ids is None:
+        return pick_device(requested)
+    import torch
 
-        trainer = class_aware_trainer(DetectionTrainer)
-    if settings.focal_gamma > 0:
-        trainer = focal_trainer(settings.focal_gamma, settings.focal_alpha, trainer)
-    return trainer
+    visible = torch.cuda.device_count()
+    if max(ids) >= visible:
+        raise ValueError(f"config key 'detect.train.device': {requested!r} names GPU {max(ids)}, but this "
+                         f"job sees {visible} GPU(s) (CUDA_VISIBLE_DEVICES="
+                         f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); a job given n GPUs "
+                         "sees them as 0..n-1")
+    return ",".join(str(i) for i in ids)
+
+
+def eval_device(requested: str) -> str:
+    """One device for the test evaluation: the first GPU of a device list."""
+    ids = device_ids("detect.train.device", requested)
+    return pick_device(requested) if ids is None else str(ids[0])
 
 
 def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
@@ -280,7 +307,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
 
     # select_device() resets torch's threads to os.cpu_count() - 1; keep the scheduler's count
     torch_utils.NUM_THREADS = threads
-    device = pick_device(runtime.device)
+    device = train_device(runtime.device)
     requested = dict(data=str(data), seed=seed, deterministic=True, project=str(out.parent),
                      name=out.name, exist_ok=True, amp=device != "cpu", device=device,
                      workers=runtime.workers, plots=False, verbose=False, **settings.overrides())
@@ -292,7 +319,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     if state == "done":
         unseen = "not observed: training had finished before this call"
         return unseen, unseen
-    trainer = trainer_class(settings)
+    trainer = workflow_trainer(settings)
     if state == "resume":
         model = YOLO(str(out / "weights" / "last.pt"))
         model.train(resume=True, device=device, trainer=trainer)
@@ -302,8 +329,11 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
         io.write_json(out / REQUEST_FILE, request)
         model = YOLO(f"{arch}.yaml") if weights is None else start_model(weights, arch)
         model.train(trainer=trainer, **requested)
-    criterion = type(torch_utils.unwrap_model(model.trainer.model).criterion).__name__
-    return criterion, type(model.trainer.train_loader.sampler).__name__
+    criterion = getattr(torch_utils.unwrap_model(model.trainer.model), "criterion", None)
+    if criterion is None:  # built in ultralytics' DDP processes, not in this one
+        unseen = "not observed: trained by ultralytics' DDP processes"
+        return unseen, unseen
+    return type(criterion).__name__, type(model.trainer.train_loader.sampler).__name__
 
 
 def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path,
@@ -314,7 +344,7 @@ def evaluate(data: Path, best: Path, settings: TrainSettings, out: Path,
     model = YOLO(str(best))
     metrics = model.val(
         data=str(data), split="test", imgsz=settings.imgsz, batch=settings.batch,
-        device=pick_device(runtime.device), workers=runtime.workers, plots=False,
+        device=eval_device(runtime.device), workers=runtime.workers, plots=False,
         project=str(out), name="test", exist_ok=True, verbose=False,
     )
     return metrics, dict(model.names)

@@ -8,7 +8,9 @@ A rule of its own, after the training: the grid's settings (diffusion.pretrain.s
 diffusion.finetune.sample_*) redraw the picture and train nothing. The network, its noise
 schedule and its seed come from the model file, so the grid of a model is the same whenever it
 is drawn. A conditioned model (canny, mask) needs --bank: its grid alternates rows of the
-bank's stored condition maps and the samples drawn from them.
+bank's stored condition maps and the samples drawn from them. A guided-diffusion checkpoint given
+as `diffusion.pretrained` is a bare state dict: the settings' `base` (preset, schedule, steps,
+seed of the diffusion section) then says what network and process it is.
 """
 
 from __future__ import annotations
@@ -34,11 +36,22 @@ COLUMNS = 8  # images per row of the grid
 
 
 @dataclasses.dataclass(frozen=True)
+class BaseSpec:
+    """What a bare guided-diffusion state dict does not say: the diffusion section's keys."""
+
+    preset: str
+    schedule: str
+    steps: int
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
 class GridSettings:
-    """--settings: diffusion.<stage>.sample_grid and sample_steps."""
+    """--settings: diffusion.<stage>.sample_grid and sample_steps (and `base` for a given base)."""
 
     sample_grid: int  # samples drawn
     sample_steps: int  # respaced DDPM steps
+    base: BaseSpec | None = None
 
     def __post_init__(self):
         for key in ("sample_grid", "sample_steps"):
@@ -68,6 +81,24 @@ def sample_grid(model, spec: checkpoint.DiffusionSpec, settings: GridSettings,
     return grid(list(tiles), columns=COLUMNS, gap=2)
 
 
+def load_unet(path: str, base: BaseSpec | None, device) -> tuple[torch.nn.Module, checkpoint.DiffusionSpec]:
+    """A model file written here, or (with `base`) a guided-diffusion checkpoint of that preset."""
+    obj = checkpoint.load(path)
+    if "arch" in obj or base is None:
+        model, spec = checkpoint.load_model(path, device)
+        if spec.kind != "unet":
+            raise ValueError(f"--model {path} is a {spec.kind}, not a U-Net")
+        return model, spec
+    from workflow.diffusion.presets import build_unet, image_size
+
+    model = build_unet(base.preset)
+    checkpoint.init_from_base(model, path, base.preset)
+    spec = checkpoint.DiffusionSpec(kind="unet", image_size=image_size(base.preset), condition="none",
+                                    schedule=base.schedule, steps=base.steps, arch={"preset": base.preset},
+                                    seed=base.seed, step=0)
+    return model.to(device).eval(), spec
+
+
 def main(argv=None) -> None:
     setup_logging()
     parser = argparse.ArgumentParser(
@@ -80,9 +111,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, GridSettings)
     device = torch.device(pick_device("auto"))
-    model, spec = checkpoint.load_model(args.model, device)
-    if spec.kind != "unet":
-        raise ValueError(f"--model {args.model} is a {spec.kind}, not a U-Net")
+    model, spec = load_unet(args.model, settings.base, device)
     cond = None
     if spec.condition != "none":
         if args.bank is None:

@@ -121,7 +121,9 @@ def qkv_attention(qkv: torch.Tensor, num_heads: int, legacy: bool = True) -> tor
     the 3C rows are head-major, q/k/v interleaved per head. `legacy=False` is QKVAttention
     (the attention pool): the rows are q | k | v, each split into heads.
     softmax(q k^T / sqrt(ch)) v with q and k each scaled by ch^-1/4 and the softmax in float32.
-    On CUDA torch's fused scaled_dot_product_attention is used (same function, other rounding).
+    On CUDA torch's fused scaled_dot_product_attention is used (same function, other rounding;
+    its default scale 1 / sqrt(ch) is the two ch^-1/4), fed (N, T, ch) tensors contiguous in ch,
+    which its flash and memory-efficient kernels need (else it falls back to the unfused one).
     """
     batch, width, length = qkv.shape
     if width % (3 * num_heads):
@@ -132,7 +134,8 @@ def qkv_attention(qkv: torch.Tensor, num_heads: int, legacy: bool = True) -> tor
     else:
         q, k, v = (part.reshape(batch * num_heads, ch, length) for part in qkv.chunk(3, dim=1))
     if qkv.is_cuda:
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        q, k, v = (part.transpose(1, 2).contiguous() for part in (q, k, v))  # (N, T, ch)
+        out = F.scaled_dot_product_attention(q, k, v)
         return out.transpose(1, 2).reshape(batch, num_heads * ch, length)
     step = max(1, ATTENTION_CHUNK_ELEMENTS // (length * length))
     parts = [_attend(q[i : i + step], k[i : i + step], v[i : i + step]) for i in range(0, q.shape[0], step)]

@@ -48,8 +48,14 @@ def unet_settings(config: Mapping[str, Any], stage: str, model: str | None = Non
 
 
 def grid_settings(config: Mapping[str, Any], stage: str) -> dict:
-    """--settings of the sample grid of a `pretrain` or `finetune` model."""
-    return {key: config["diffusion"][stage][key] for key in GRID_KEYS}
+    """--settings of the sample grid of a `pretrain` or `finetune` model. The grid of a base
+    given by diffusion.pretrained also reads the diffusion keys that a bare guided-diffusion
+    checkpoint does not hold (`base`)."""
+    diffusion = config["diffusion"]
+    values = {key: diffusion[stage][key] for key in GRID_KEYS}
+    if stage == "pretrain" and diffusion["pretrained"] is not None:
+        values["base"] = {key: diffusion[key] for key in ("preset", "schedule", "steps", "seed")}
+    return values
 
 
 def size_classifier_settings(config: Mapping[str, Any]) -> dict:

@@ -16,6 +16,10 @@
 --settings: size: the `diffusion` keys preset, schedule, steps, seed and `size_classifier`;
 cherry: seed and `cherry_picker` (both sections without `checkpoint_every`, which comes as
 --checkpoint-every: how the run goes, not what it learns; workflow/diffusion/params.py).
+
+Data-parallel when launched as several processes, as workflow.diffusion.train: `batch_size` is
+the global batch, rank 0 alone writes. The cherry-picker's BatchNorm layers then normalise over
+the global batch (SyncBatchNorm, GPUs only; workflow.diffusion.distributed.sync_batch_norm).
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from workflow.core.device import pick_device, seed_everything
+from workflow.core.device import seed_everything
 from workflow.core.labels import N_SIZE_CLASSES
 from workflow.core.logs import setup_logging
 from workflow.core.settings import parse_settings, read_settings
-from workflow.diffusion import checkpoint, gaussian, loop
+from workflow.diffusion import checkpoint, distributed, gaussian, loop
 from workflow.diffusion.cherry_picker import CherryPicker
 from workflow.diffusion.data import (
     PlaneBank,
@@ -85,33 +89,35 @@ def load_resnet_weights(model: CherryPicker, path: str) -> None:
 
 
 def size_loss_fn(d: gaussian.GaussianDiffusion, device: torch.device) -> loop.LossFn:
-    """Cross-entropy of the classifier on q_sample(x0, t) at uniform t; batch = (x0, labels)."""
+    """Per-sample cross-entropy of the classifier on q_sample(x0, t) at uniform t, for `rows` of
+    the batch (x0, labels); the timesteps and noise of every row are drawn."""
 
-    def loss_fn(model, batch, generator):
+    def loss_fn(model, batch, generator, rows):
         x0, labels = batch
         t = sample_timesteps_uniform(d.num_timesteps, len(x0), generator)
         noise = torch.randn(x0.shape, generator=generator)
-        x0, t, noise, labels = x0.to(device), t.to(device), noise.to(device), labels.to(device)
+        x0, t, noise, labels = (v[rows].to(device) for v in (x0, t, noise, labels))
         logits = model(gaussian.q_sample(d, x0, t, noise), t).float()
-        loss = F.cross_entropy(logits, labels)
-        return loss, dict(loss=loss.item(), accuracy=(logits.argmax(1) == labels).float().mean().item())
+        loss = F.cross_entropy(logits, labels, reduction="none")
+        return dict(loss=loss, accuracy=(logits.argmax(1) == labels).float())
 
     return loss_fn
 
 
 def cherry_loss_fn(num_classes: int, device: torch.device) -> loop.LossFn:
-    """Binary plane-vs-background loss; batch = (images, labels 1 plane / 0 background)."""
+    """Per-sample plane-vs-background loss of `rows` of the batch (images, labels 1 plane / 0
+    background)."""
 
-    def loss_fn(model, batch, generator):
-        images, labels = batch[0].to(device), batch[1].to(device)
+    def loss_fn(model, batch, generator, rows):
+        images, labels = batch[0][rows].to(device), batch[1][rows].to(device)
         logits = model(images).float()
         if num_classes == 1:
-            loss = F.binary_cross_entropy_with_logits(logits[:, 0], labels.float())
+            loss = F.binary_cross_entropy_with_logits(logits[:, 0], labels.float(), reduction="none")
             predicted = (logits[:, 0] > 0).long()
         else:
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits, labels, reduction="none")
             predicted = logits.argmax(1)
-        return loss, dict(loss=loss.item(), accuracy=(predicted == labels).float().mean().item())
+        return dict(loss=loss, accuracy=(predicted == labels).float())
 
     return loss_fn
 
@@ -135,30 +141,30 @@ class CherryJob:
     cherry_picker: CherryPickerSettings
 
 
-def train_size(args, device) -> None:
+def train_size(args, world: distributed.World) -> None:
     from workflow.diffusion.presets import build_classifier, image_size
 
     job = read_settings(args.settings, SizeJob, "diffusion")
     settings, config = job.size_classifier, parse_settings(args.settings)
     seed_everything(job.seed)
-    model = build_classifier(job.preset, N_SIZE_CLASSES).to(device)
+    model = build_classifier(job.preset, N_SIZE_CLASSES).to(world.device)
     size = image_size(job.preset)
     bank = PlaneBank(args.bank, size, balance=settings.oversample_small)
     d = gaussian.make_diffusion(job.schedule, job.steps)
     batch_fn = lambda rng: (lambda b: (b[0], b[2]))(bank.batch(rng, settings.batch_size))  # noqa: E731
     arch = dict(kind="classifier", preset=job.preset, image_size=size, n_classes=N_SIZE_CLASSES)
     diffusion = dict(schedule=job.schedule, steps=job.steps)
-    _fit(args, model, batch_fn, size_loss_fn(d, device), settings, config, arch, diffusion, device)
+    _fit(args, model, batch_fn, size_loss_fn(d, world.device), settings, config, arch, diffusion, world)
 
 
-def train_cherry(args, device) -> None:
+def train_cherry(args, world: distributed.World) -> None:
     job = read_settings(args.settings, CherryJob, "diffusion")
     settings, config = job.cherry_picker, parse_settings(args.settings)
     seed_everything(job.seed)
     model = CherryPicker(settings.num_classes, settings.input_size)
     if settings.weights is not None:
         load_resnet_weights(model, settings.weights)
-    model.to(device)
+    model = distributed.sync_batch_norm(world, model).to(world.device)
     crop = bank_crop_size(args.bank)
     bank = PlaneBank(args.bank, crop)
     tiles = read_manifest(args.background, ["image"])["image"].tolist()
@@ -173,17 +179,25 @@ def train_cherry(args, device) -> None:
 
     arch = dict(kind="cherry_picker", image_size=crop, input_size=settings.input_size,
                 num_classes=settings.num_classes)
-    loss_fn = cherry_loss_fn(settings.num_classes, device)
-    _fit(args, model, batch_fn, loss_fn, settings, config, arch, None, device)
+    loss_fn = cherry_loss_fn(settings.num_classes, world.device)
+    _fit(args, model, batch_fn, loss_fn, settings, config, arch, None, world)
 
 
-def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, device) -> None:
-    """Train, write the loss curve and the model file (`config` recorded in it)."""
+def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, world) -> None:
+    """Train, then (rank 0) write the loss curve and the model file (`config` recorded in it)."""
+    kind = "size_classifier" if arch["kind"] == "classifier" else "cherry_picker"
+    distributed.check_batch(world, settings.batch_size, f"diffusion.{kind}.batch_size")
+    distributed.broadcast_model(world, model)
+    log.info("%s: %d parameters, device %s, %d process(es)", arch["kind"],
+             sum(p.numel() for p in model.parameters()), world.device, world.size)
     loop_settings = loop.LoopSettings(
-        settings.iterations, settings.lr, checkpoint_every=args.checkpoint_every
+        settings.iterations, settings.lr, settings.batch_size, checkpoint_every=args.checkpoint_every
     )
     result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config,
-                        config["seed"], args.state, device)
+                        config["seed"], args.state, world)
+    distributed.stop(world)
+    if not world.main:
+        return
     loop.write_loss(result.history, args.loss_csv, args.loss_png)
     seed = config["seed"]
     checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, seed, result.step)
@@ -212,8 +226,10 @@ def main(argv=None) -> None:
         parser.error(f"--checkpoint-every {args.checkpoint_every}: need >= 1")
     if args.kind == "cherry" and args.background is None:
         parser.error("cherry needs --background")
-    device = torch.device(pick_device("auto"))
-    (train_size if args.kind == "size" else train_cherry)(args, device)
+    world = distributed.start()
+    if not world.main:
+        logging.getLogger().setLevel(logging.WARNING)  # rank 0 alone logs progress
+    (train_size if args.kind == "size" else train_cherry)(args, world)
 
 
 if __name__ == "__main__":

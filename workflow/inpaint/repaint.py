@@ -6,6 +6,11 @@ the pixel is known (kept from the image: the paper's m), False where the model i
 States count noise steps over the respaced schedule (see `timetable`): x_t at state t, the
 network for the step t -> t - 1 evaluated at respaced index t - 1, whose original timestep is
 `d.timestep_map[t - 1]`. Images are float32 in [-1, 1], (B, 3, H, W).
+
+On CUDA the networks run under bf16 autocast (`network_output`): their convolutions and
+attention on Tensor Cores, their outputs cast back to float32, while the schedule arithmetic,
+the merge, the variance and the noise stay in float32 as on the CPU (where nothing changes).
+`prepare_network` puts a U-Net in channels-last memory on CUDA and compiles it on request.
 """
 
 from __future__ import annotations
@@ -71,11 +76,28 @@ def merge(known: torch.Tensor, x_known: torch.Tensor, x_unknown: torch.Tensor) -
     return torch.where(known, x_known, x_unknown)
 
 
+def network_output(network: Callable, *args, **kwargs) -> torch.Tensor:
+    """network(*args, **kwargs) in float32; on CUDA computed under bf16 autocast (Tensor Cores),
+    on the CPU exactly as called."""
+    on_cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+        return network(*args, **kwargs).float()
+
+
+def prepare_network(model: torch.nn.Module, device: str | torch.device, compile: bool = False):
+    """The U-Net as the sampler runs it: on CUDA in channels-last memory (the layout of Tensor
+    Core convolutions), with `compile` wrapped by torch.compile (compiled at its first call, once
+    per batch shape). On the CPU without `compile` the model itself."""
+    if torch.device(device).type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile else model
+
+
 def log_prob_gradient(guide: Guidance, x: torch.Tensor, t_orig: torch.Tensor) -> torch.Tensor:
     """grad_x log p(y | x_t), (B, 3, H, W); each image's gradient depends on its own row only."""
     with torch.enable_grad():
         x_in = x.detach().requires_grad_(True)
-        log_probs = torch.log_softmax(guide.classifier(x_in, t_orig), dim=-1)
+        log_probs = torch.log_softmax(network_output(guide.classifier, x_in, t_orig), dim=-1)
         chosen = log_probs.gather(1, guide.y.view(-1, 1)).sum()
         return torch.autograd.grad(chosen, x_in)[0]
 
@@ -90,7 +112,7 @@ def unknown_step(
     """x_{t-1} of the unknown region from p_theta(x_{t-1} | x_t) (Algorithm 1, lines 6-7)."""
     index = torch.full((len(x),), t - 1, dtype=torch.long, device=x.device)
     t_orig = torch.full_like(index, int(d.timestep_map[t - 1]))
-    output = model(x, t_orig, cond=cond).float()
+    output = network_output(model, x, t_orig, cond=cond)
     out = gaussian.p_mean_variance(d, output, x, index, clip_denoised=True)
     grad = None
     if guide is not None and guide.scale != 0:

@@ -32,7 +32,7 @@ from workflow.core.tensors import to_tensor, to_uint8
 from workflow.diffusion.checkpoint import load_model
 from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
-from workflow.inpaint.repaint import Guidance, inpaint
+from workflow.inpaint.repaint import Guidance, inpaint, prepare_network
 from workflow.inpaint.settings import ChunkSettings, InpaintSettings, chunk_indices
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def set_key(name: str) -> int:
 
 def load_networks(args, s: InpaintSettings, spec_set, device) -> Networks:
     model, spec = load_model(args.model, device)
+    model = prepare_network(model, device, s.compile)
     sampler = s.make_sampler()
     d = make_diffusion(spec.schedule, spec.steps, respacing=sampler.respacing)
     classifier = picker = None

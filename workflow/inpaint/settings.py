@@ -48,6 +48,7 @@ class InpaintSettings:
     jump_n_sample: int | None = None
     fast: FastSettings | None = None
     guidance_scale: float | None = None
+    compile: bool = False  # torch.compile the U-Net (workflow.inpaint.repaint.prepare_network)
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
