@@ -30,11 +30,11 @@ from workflow.diffusion.presets import build_unet
 ROOT = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
 FINETUNE = dict(mode="attention_adapter", iterations=4, batch_size=3, accumulation=2, lr=0.001, ema=0.9,
-                oversample_small=True, checkpoint_every=1, sample_grid=2, sample_steps=2)
+                oversample_small=True)
 SETTINGS = dict(preset="demo32", schedule="linear", steps=100, vlb_weight=0.001, seed=3, condition="canny",
                 finetune=FINETUNE)
 SIZE = dict(preset="demo32", schedule="linear", steps=100, seed=1,
-            size_classifier=dict(iterations=3, batch_size=5, lr=1e-3, oversample_small=True, checkpoint_every=1))
+            size_classifier=dict(iterations=3, batch_size=5, lr=1e-3, oversample_small=True))
 
 
 def env() -> dict[str, str]:
@@ -64,7 +64,7 @@ def ws(tmp_path_factory):
 def finetune_args(ws, out: Path, settings: dict = SETTINGS) -> list[str]:
     return ["finetune", "--settings", json.dumps(settings), "--bank", str(ws["bank"]), "--base", str(ws["base"]),
             "--model", str(out / "model.pt"), "--loss-csv", str(out / "loss.csv"), "--loss-png",
-            str(out / "loss.png"), "--samples", str(out / "samples.png"), "--state", str(out / "state.pt")]
+            str(out / "loss.png"), "--state", str(out / "state.pt"), "--checkpoint-every", "1"]
 
 
 def launched(processes: int, module: str, args: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from workflow.detect import sampling
-from workflow.detect.train import TrainSettings, trainer_class
+from workflow.detect.train import TrainSettings, workflow_trainer
 
 PLANE, CAR, TRUCK = 0, 1, 2
 
@@ -88,11 +88,12 @@ def test_loader_yields_one_sampled_epoch_per_pass():
     assert len(loader) == 5  # ceil(80 / 16) batches per epoch
 
 
-def test_trainer_class_combines_focal_loss_and_class_aware_sampling():
+def test_the_trainer_samples_class_aware_only_when_asked():
     base = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01}
-    assert trainer_class(TrainSettings(**base)) is None
-    both = trainer_class(TrainSettings(**base, focal_gamma=2.0, class_aware=True))
+    plain = workflow_trainer(TrainSettings(**base))
+    assert [cls.__name__ for cls in plain.__mro__][:2] == ["WorkflowTrainer", "DetectionTrainer"]
+    both = workflow_trainer(TrainSettings(**base, focal_gamma=2.0, focal_alpha=0.25, class_aware=True))
     names = [cls.__name__ for cls in both.__mro__]
-    assert names[:3] == ["FocalTrainer", "ClassAwareTrainer", "DetectionTrainer"]
+    assert names[:3] == ["WorkflowTrainer", "ClassAwareTrainer", "DetectionTrainer"]
     with pytest.raises(ValueError, match="detect.train.class_aware"):
         TrainSettings(**base, class_aware="yes")

@@ -151,6 +151,27 @@ def test_sample_grid_is_drawn_from_the_model_file(workspace, uninterrupted, tmp_
     assert "101 respaced steps exceed the 100 steps" in too_many.stderr
 
 
+def test_sample_grid_of_a_bare_guided_diffusion_state_dict(tmp_path):
+    """diffusion.pretrained may be a bare state dict (as OpenAI's checkpoints are): its grid takes
+    the network and the process from the settings' `base`, and without them says what is missing."""
+    import torch
+
+    from workflow.core.io import read_png
+    from workflow.diffusion.presets import build_unet
+
+    torch.manual_seed(0)
+    bare = tmp_path / "bare.pt"
+    torch.save(build_unet("demo32").state_dict(), bare)
+    base = {"preset": "demo32", "schedule": "linear", "steps": 100, "seed": 0}
+    settings = json.dumps({"sample_grid": 2, "sample_steps": 2, "base": base})
+    run([sys.executable, "-m", "workflow.diffusion.grid", "--settings", settings, "--model", str(bare),
+         "--out", str(tmp_path / "grid.png")])
+    height, width = read_png(tmp_path / "grid.png").shape[:2]
+    assert 32 <= height < 64 and 64 <= width < 96  # one row of two 32 px samples, with gaps
+    missing = run(grid_cmd(bare, tmp_path / "none.png"), expect=1)
+    assert "has no 'state_dict' entry" in missing.stderr
+
+
 @pytest.mark.slow
 def test_kill_and_resume_gives_the_same_weights(workspace, uninterrupted):
     out = workspace["root"] / "killed"
