@@ -77,6 +77,11 @@ change("data.xview.images", value="resources/demo/xview/images")
 change("data.xview.labels", value="resources/demo/xview/labels.geojson")
 change("data.dota.images", value="resources/demo/dota/png")
 change("data.dota.labels", value="resources/demo/dota/labels")
+change("data.xview.bands", value=[3, 2, 1])
+change("data.dota.bands", value=[3, 2, 1])
+change("data.xview.stretch", value=[2, 98])
+change("data.dota.stretch", value=[2, 98])
+change("tiling.gsd", value=0.6)
 change("classes.names", value=["plane", "car", "truck", "boat", "other"])
 change("classes.target", value="car")
 change("classes.xview", value={15: "plane"}, text="`15: plane` added")
@@ -133,7 +138,7 @@ NOTES = [
     (r"masks\.grabcut_iterations", "read only when `masks.method` is `grabcut`"),
     (r"masks\.area_fraction_range", "not read when `masks.method` is `box`"),
     (r"diffusion\.\w+\.checkpoint_every", "how a training runs (command line): reruns nothing"),
-    (r"diffusion\.pretrain\.sample_", "only when `diffusion.pretrained` is null: then `pretrain_grid`"),
+    (r"diffusion\.pretrain\.sample_", "`pretrain_grid` only: the base's grid, trained here or given"),
     (r"diffusion\.pretrain\.", "only when `diffusion.pretrained` is null: then `pretrain` and after"),
     (r"diffusion\.finetune\.sample_", "a picture: only the grids"),
     (r"inpaint\.(respacing|jump_length|jump_n_sample)", "read only when `inpaint.sampler` is `repaint`"),

@@ -24,7 +24,7 @@ ISSUE_ROWS = {
     "masks.sam.batch_size": {},  # the method is grabcut
     "diffusion.finetune.sample_grid": {"finetune_grid": 2},
     "diffusion.finetune.sample_steps": {"finetune_grid": 2},
-    "diffusion.pretrain.sample_steps": {},  # the demo loads its base: no pretrain_grid
+    "diffusion.pretrain.sample_steps": {"pretrain_grid": 1},  # the grid of the base the demo loads
     "inpaint.fast.respacing": {},  # the sampler is repaint
     # only the unconditional set random_uncond reads it, and no experiment uses that set
     "inpaint.guidance_scale": {"inpaint_chunk": 2, "inpaint_merge": 1, "synthetic_quality": 1},

@@ -4,7 +4,8 @@ networks a set needs besides its model.
 Snakemake reruns a job when its params change, so a chunk of set S gets the keys its images
 depend on and no others (config/README.md, "Reruns"): the chosen sampler's schedule only (the
 top-level `respacing`, `jump_length`, `jump_n_sample` with `repaint`, `fast` with `fast`),
-`guidance_scale` only when S's model is unconditional (the only ones guided), S's own entry of
+`guidance_scale` only when S's model is unconditional (the only ones guided), `compile` when
+on, S's own entry of
 `inpaint.sets`, and the class names. workflow.inpaint.settings accepts exactly these
 (tests/test_params.py). rules/common.smk loads this file by path: it imports nothing from the
 package.
@@ -43,6 +44,8 @@ def chunk_settings(config: Mapping[str, Any], set_name: str) -> dict:
     if unconditional(config, set_name):
         keys += ("guidance_scale",)
     values = {key: inpaint[key] for key in keys}
+    if inpaint.get("compile"):  # optional; a compiled network may round differently
+        values["compile"] = True
     values["sets"] = {set_name: inpaint["sets"][set_name]}
     classes = {key: config["classes"][key] for key in ("names", "target")}
     return {"inpaint": values, "classes": classes}
