@@ -34,6 +34,7 @@ if DIFFUSION["pretrained"] is None:
             " --loss-png {output.loss_png} --state results/diffusion/state/pretrain.pt"
             " {resources.run_flags} > {log} 2>&1"
 
+
 # The base's sample grid, whether the base was trained here or given by diffusion.pretrained.
 rule pretrain_grid:
     input:
