@@ -25,6 +25,7 @@ disagrees; tests/test_reruns.py dry-runs changes on the finished tiny run with `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import importlib.util
 import json
@@ -292,24 +293,30 @@ def key_changes(config: dict) -> list[Change]:
 # --- finished state and dry runs --------------------------------------------------------------
 
 
-def dag_jobs(workdir: Path, configfiles, executor: str = "dryrun", forceall: bool = False):
-    """Run Snakemake in-process (`executor` dryrun or touch): the jobs it schedules (rule, output
-    files, which are directories), and the rules in definition order."""
+@contextlib.contextmanager
+def workflow_api(workdir: Path, configfiles):
+    """The Snakemake API's workflow of `workdir` with `configfiles`, quiet, on one core."""
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
-                                          ResourceSettings)
+    from snakemake.settings.types import ConfigSettings, OutputSettings, Quietness, ResourceSettings
 
-    updated: list[str] = []
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow_api = api.workflow(
+        yield api.workflow(
             resource_settings=ResourceSettings(cores=1),
             config_settings=ConfigSettings(configfiles=[workdir / f for f in configfiles]),
             snakefile=workdir / "Snakefile",
             workdir=workdir,
         )
-        dag_api = workflow_api.dag(DAGSettings(forceall=forceall))
-        dag_api.execute_workflow(executor=executor, updated_files=updated)
-        workflow = workflow_api._workflow  # the parsed workflow of this run (no public accessor)
+
+
+def dag_jobs(workdir: Path, configfiles, executor: str = "dryrun", forceall: bool = False):
+    """Run Snakemake in-process (`executor` dryrun or touch): the jobs it schedules (rule, output
+    files, which are directories), and the rules in definition order."""
+    from snakemake.settings.types import DAGSettings
+
+    updated: list[str] = []
+    with workflow_api(workdir, configfiles) as api:
+        api.dag(DAGSettings(forceall=forceall)).execute_workflow(executor=executor, updated_files=updated)
+        workflow = api._workflow  # the parsed workflow of this run (no public accessor)
         changed = set(updated)
         jobs = [(job.rule.name, [(str(f), f.is_directory) for f in job.output])
                 for job in workflow.dag.jobs if set(job.output) & changed]
@@ -331,19 +338,11 @@ class Job:
 
 def job_graph(workdir: Path, configfiles) -> dict[Job, set[Job]]:
     """Every job of the DAG of `configfiles` -> the jobs that read its outputs."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
-                                          ResourceSettings)
+    from snakemake.settings.types import DAGSettings
 
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow_api = api.workflow(
-            resource_settings=ResourceSettings(cores=1),
-            config_settings=ConfigSettings(configfiles=[workdir / f for f in configfiles]),
-            snakefile=workdir / "Snakefile",
-            workdir=workdir,
-        )
-        workflow_api.dag(DAGSettings(forceall=True)).execute_workflow(executor="dryrun")
-        dag = workflow_api._workflow.dag
+    with workflow_api(workdir, configfiles) as api:
+        api.dag(DAGSettings(forceall=True)).execute_workflow(executor="dryrun")
+        dag = api._workflow.dag
 
         def key(job) -> Job:
             return Job(job.rule.name, tuple(sorted((k, str(v)) for k, v in job.wildcards_dict.items())))
