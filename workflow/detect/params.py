@@ -31,7 +31,7 @@ def _train_args(config: Mapping[str, Any], pretrain: bool) -> dict:
     return {**detect["train"], **(detect["pretrain"]["train"] if pretrain else {})}
 
 
-def _settings(train: Mapping[str, Any], target: str) -> dict:
+def _settings(train: Mapping[str, Any], target: str | None) -> dict:
     """--settings of workflow.detect.train: the arguments less RUNTIME_KEYS, and less
     focal_alpha when the focal loss is off."""
     leave = set(RUNTIME_KEYS) | ({"focal_alpha"} if train["focal_gamma"] == 0 else set())
@@ -48,8 +48,9 @@ def train_settings(config: Mapping[str, Any], experiment: str) -> dict:
 
 
 def pretrain_settings(config: Mapping[str, Any]) -> dict:
-    """--settings of the pre-training (experiments' focal_gamma does not apply)."""
-    return _settings(_train_args(config, pretrain=True), config["classes"]["target"])
+    """--settings of the pre-training (experiments' focal_gamma does not apply). Its scenes hold
+    no target (workflow.detect.pretrain_data), so it reports no target AP: target null."""
+    return _settings(_train_args(config, pretrain=True), None)
 
 
 def runtime(config: Mapping[str, Any], pretrain: bool = False) -> dict:

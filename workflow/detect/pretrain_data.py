@@ -1,11 +1,16 @@
 """Detection pre-training data: separately generated demo scenes, indexed and tiled like the real ones.
 
-The method report's YOLOv8 runs start from COCO weights (D.4.1); no weights can be downloaded
-here, so the demo pre-trains each architecture once on scenes drawn from the demo generator with
-another seed (never the demo scenes themselves, so no test pixel is seen), and every seed of
-every experiment fine-tunes from those weights. The scenes go through the project's own index
-(workflow.scenes.index.build_index) and tiling (workflow.tiles.tiling.make_tiles); tiles without a target are subsampled
-(`keep_without_target`) so that a short pre-training sees planes often.
+The method report's YOLOv8 runs start from COCO weights (D.4.1), which hold no aerial plane:
+the detector learns the rare class from each experiment's own training set. No weights can be
+downloaded here, so the demo pre-trains each architecture once on scenes drawn by the demo
+generator with another seed (never the demo scenes, so no test pixel is seen) and *without any
+target object*: the scenes are drawn without planes (not merely left unlabelled), and the built
+index is checked to hold no target. The detectors thus learn aerial ground and the other
+classes, and an experiment whose training set holds no plane yields a plane AP near 0 (the
+ablation floor). The scenes go through the project's own index
+(workflow.scenes.index.build_index) and tiling (workflow.tiles.tiling.make_tiles); tiles holding
+no object at all are subsampled (`keep_without_objects`) so that the pre-training spends its
+epochs on objects.
 
     python -m workflow.detect.pretrain_data --settings JSON --out results/detect/pretrain/data
 """
@@ -43,16 +48,24 @@ class PretrainData:
     n_xview: int
     n_dota: int
     size: int
-    empty_fraction: float
-    keep_without_target: float  # fraction of tiles without a target kept, per split
+    keep_without_objects: float  # fraction of the tiles holding no object that is kept
 
 
-def subsample(tiles: pd.DataFrame, target_id: int, fraction: float, seed: int) -> pd.DataFrame:
-    """Every tile holding a target, and a seeded `fraction` of the others (per split)."""
-    holds = tiles[f"c{target_id}"].to_numpy() > 0
+def subsample(tiles: pd.DataFrame, n_classes: int, fraction: float, seed: int) -> pd.DataFrame:
+    """Every tile holding an object, and a seeded `fraction` of the others."""
+    holds = tiles[[f"c{k}" for k in range(n_classes)]].to_numpy().sum(axis=1) > 0
     rng = np.random.default_rng(seed)
     keep = holds | (rng.random(len(tiles)) < fraction)
     return tiles[keep]
+
+
+def check_target_free(objects: pd.DataFrame, target: str, where: Path) -> None:
+    """The pre-training index must hold no target object (the start must not know the class)."""
+    found = objects[objects["class_name"] == target] if len(objects) else objects
+    if len(found):
+        raise ValueError(f"{where}: the detector pre-training scenes hold {len(found)} {target!r} "
+                         f"objects (first in scene {found.iloc[0]['scene_id']}); they must hold none, "
+                         "so that every experiment learns the target from its own training set")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,25 +88,27 @@ def build(settings: PretrainDataSettings, out: Path) -> dict:
                                     gsd=DEMO_GSD),
                "dota": SourcePaths(str(root / "dota" / "images"), str(root / "dota" / "labelTxt"),
                                    gsd=DEMO_GSD)}
+    # empty_fraction 1: every scene is drawn without planes
     generate_scenes(sources["xview"].images, sources["xview"].labels, sources["dota"].images,
-                    sources["dota"].labels, spec.n_xview, spec.n_dota, spec.size, spec.seed,
-                    spec.empty_fraction)
+                    sources["dota"].labels, spec.n_xview, spec.n_dota, spec.size, spec.seed, 1.0)
     data = DataSettings(demo=None, xview=sources["xview"] if spec.n_xview else None,
                         dota=sources["dota"] if spec.n_dota else None)
-    scenes, objects, _ = build_index(IndexSettings(data, settings.classes, settings.split))
+    scenes, objects, _ = build_index(IndexSettings(data, settings.classes, settings.split), target_free=True)
     index = {name: root / "index" / f"{name}.csv" for name in ("scenes", "objects")}
+    check_target_free(objects, settings.classes.target, index["objects"])
     io.write_csv(index["scenes"], scenes)
     io.write_csv(index["objects"], objects)
     manifest = root / "tiles" / "detect" / "manifest.csv"
     make_tiles("detect", index["scenes"], index["objects"],
                TilingTask(settings.tiling, settings.classes), manifest)
-    names, target = settings.classes.names, settings.classes.target
+    names = settings.classes.names
     tiles = datasets.load_images(manifest, len(names))
-    tiles = subsample(tiles, names.index(target), spec.keep_without_target, spec.seed)
+    tiles = subsample(tiles, len(names), spec.keep_without_objects, spec.seed)
     dataset = datasets.Settings(settings.classes, Experiment(kind="baseline"))
     splits, _ = datasets.assemble(dataset, tiles, {})
     note = (f"pre-trained on {spec.n_xview + spec.n_dota} separately generated demo scenes "
-            f"(generator seed {spec.seed}, {spec.size} px), not the demo scenes")
+            f"(generator seed {spec.seed}, {spec.size} px, drawn without any {settings.classes.target}), "
+            "not the demo scenes")
     datasets.write_dataset(out, dataset, splits, {"note": note, "pretrain_scenes": dataclasses.asdict(spec)},
                            "pretrain")
     return {"note": note, **{split: len(frame) for split, frame in splits.items()}}

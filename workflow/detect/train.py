@@ -102,10 +102,12 @@ class Runtime:
 
 @dataclasses.dataclass(frozen=True)
 class DetectSettings:
-    """--settings: the training arguments and the target class whose AP is reported."""
+    """--settings: the training arguments and the target class whose AP is reported (None for
+    the pre-training, whose scenes hold no target: metrics.json then gives every class's AP and
+    their mean)."""
 
     train: TrainSettings
-    target: str
+    target: str | None
 
 
 def disable_label_cache() -> None:
@@ -228,7 +230,7 @@ def eval_device(requested: str) -> str:
     return pick_device(requested) if ids is None else str(ids[0])
 
 
-def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
+def target_metrics(metrics, names: dict[int, str], target: str | None) -> dict:
     """AP, precision and recall of every class from ultralytics' DetMetrics, the target's
     picked by class index.
 
@@ -250,6 +252,10 @@ def target_metrics(metrics, names: dict[int, str], target: str) -> dict:
             "recall": float(box.r_curve[position][best]),
             "confidence": float(box.px[best]),
         }
+    if target is None:  # a pre-training: the mean over its classes stands for the run
+        mean = {key: float(np.mean([c[key] for c in per_class.values()])) for key in ("ap50", "ap50_95")}
+        return {"target": None, **mean, "precision": None, "recall": None, "confidence": None,
+                "per_class": per_class}
     if target not in per_class:
         raise ValueError(f"the test split holds no {target!r} instance: its AP is undefined "
                          f"(classes present: {sorted(per_class)})")
@@ -402,7 +408,8 @@ def main(argv=None):
     )
     io.write_json(out / "metrics.json", result)
     log.info("%s %s seed %d: %s AP50 %.3f AP50:95 %.3f (train %.0f s)", args.arch, args.experiment,
-             args.seed, target, result["ap50"], result["ap50_95"], result["train_seconds"])
+             args.seed, target or "mean over classes", result["ap50"], result["ap50_95"],
+             result["train_seconds"])
 
 
 if __name__ == "__main__":

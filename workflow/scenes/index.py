@@ -93,13 +93,19 @@ def allocate(n: int, fractions: Mapping[str, float], minimum: int) -> dict[str, 
     return counts
 
 
-def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str) -> pd.Series:
-    """Split name per scene (index aligned with `scenes`); every split gets target scenes."""
+def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str,
+                 target_free: bool = False) -> pd.Series:
+    """Split name per scene (index aligned with `scenes`); every split gets target scenes, or,
+    with `target_free` (scenes known to hold no target), none does."""
     with_target = scenes[scenes["n_target"] > 0].sort_values("scene_id")
-    if with_target.empty:
+    if target_free:
+        if not with_target.empty:
+            raise ValueError(f"{len(with_target)} of {len(scenes)} scenes hold {target!r}, "
+                             "which these scenes must not hold")
+    elif with_target.empty:
         raise ValueError(f"no {target!r} object in any of the {len(scenes)} indexed scenes: "
                          "the workflow needs the target class (see classes.target and the class maps)")
-    if len(with_target) < len(SPLITS):
+    if not target_free and len(with_target) < len(SPLITS):
         raise ValueError(
             f"cannot give each of the {len(SPLITS)} splits a scene holding {target!r}: only "
             f"{len(with_target)} of {len(scenes)} scenes hold {target!r} "
@@ -107,7 +113,7 @@ def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str) -> pd.
     rng = np.random.default_rng(split.seed)
     result = pd.Series("", index=scenes.index, dtype=object)
     without_target = scenes[scenes["n_target"] == 0].sort_values("scene_id")
-    for group, minimum in ((with_target, 1), (without_target, 0)):
+    for group, minimum in ((with_target, 0 if target_free else 1), (without_target, 0)):
         order = group.index[rng.permutation(len(group))]
         start = 0
         for name, count in allocate(len(group), split.fractions, minimum).items():
@@ -116,8 +122,9 @@ def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str) -> pd.
     return result
 
 
-def build_index(settings: IndexSettings) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Read every configured source -> (scenes, objects, summary)."""
+def build_index(settings: IndexSettings, target_free: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read every configured source -> (scenes, objects, summary). `target_free`: the scenes
+    must hold no target object (detector pre-training scenes), else each split must hold some."""
     rows_scenes, rows_objects, skips = [], [], {}
     readers = {"xview": read_xview, "dota": read_dota}
     for name, reader in readers.items():
@@ -134,7 +141,7 @@ def build_index(settings: IndexSettings) -> tuple[pd.DataFrame, pd.DataFrame, di
     summary = summarise(scenes, objects, skips, settings.classes)
     summary["working_gsd"] = settings.tiling.gsd
     try:
-        scenes["split"] = assign_split(scenes, settings.split, settings.classes.target)
+        scenes["split"] = assign_split(scenes, settings.split, settings.classes.target, target_free)
     except ValueError as error:
         raise ValueError(f"{error}\nindex summary: {summary}") from None
     summary["splits"] = {
