@@ -6,6 +6,7 @@
 #   bank/        SAM/GrabCut masks, Canny edges, contact sheet         (rules/bank.smk)
 #   diffusion/   base, fine-tuned models, size classifier, cherry-picker (rules/diffusion.smk)
 #   inpaint/     synthetic planes on background tiles, per set/chunk   (rules/inpaint.smk)
+#   copy_paste/  the control: real bank planes pasted on background tiles (rules/copy_paste.smk)
 #   datasets/    one YOLO dataset per experiment                       (rules/datasets.smk)
 #   detect/      {arch}/{experiment}/seed{seed}/ trainings and metrics (rules/detect.smk)
 #   report/      AP tables and plots                                   (rules/report.smk)
@@ -22,6 +23,7 @@ include: "rules/tiles.smk"
 include: "rules/bank.smk"
 include: "rules/diffusion.smk"
 include: "rules/inpaint.smk"
+include: "rules/copy_paste.smk"
 include: "rules/datasets.smk"
 include: "rules/detect.smk"
 include: "rules/report.smk"

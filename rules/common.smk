@@ -25,6 +25,7 @@ def load_source(relative):
 BANK_PARAMS = load_source("workflow/bank/params.py")
 DIFFUSION_PARAMS = load_source("workflow/diffusion/params.py")
 INPAINT_PARAMS = load_source("workflow/inpaint/params.py")
+COPY_PASTE_PARAMS = load_source("workflow/copy_paste/params.py")
 DATASETS_PARAMS = load_source("workflow/datasets/params.py")
 DETECT_PARAMS = load_source("workflow/detect/params.py")
 
@@ -109,6 +110,7 @@ def get_final_outputs():
         ),
         *expand("results/inpaint/{set}/manifest.csv", set=get_inpaint_sets()),
         *expand("results/inpaint/{set}/contact_sheet.png", set=get_inpaint_sets()),
+        *expand("results/copy_paste/{set}/contact_sheet.png", set=get_paste_sets()),
         *get_report_outputs(),
     ]
 
@@ -199,7 +201,15 @@ def _workdir_relative(path):
 # datasets -> detect -> report. Settings go to the modules per experiment, so that editing one
 # experiment reruns its own dataset and trainings only.
 
-REPORT_FILES = ["ap.csv", "summary.csv", "ap_bars.png", "sweeps.png"]
+REPORT_FILES = [
+    "learning_curve.png",
+    "ap.csv",
+    "summary.csv",
+    "ap_bars.png",
+    "sweeps.png",
+    "comparisons.csv",
+    "comparisons.png",
+]
 QUALITY_FILES = [
     "synthetic_quality.csv",
     "synthetic_quality_images.csv",
@@ -210,7 +220,7 @@ QUALITY_FILES = [
 def get_report_outputs():
     """The AP tables and plots, and the synthetic-quality tables, figure and judged sheets."""
     files = REPORT_FILES + QUALITY_FILES
-    files += [f"judged_{name}.png" for name in config["inpaint"]["sets"]]
+    files += get_judged_sheets()
     return [f"results/report/{name}" for name in files]
 
 
@@ -222,12 +232,17 @@ def get_dataset_settings(experiment):
 def get_dataset_synthetic(experiment):
     """The synthetic set manifest an experiment draws from (none for baseline and ablation)."""
     name = config["experiments"]["runs"][experiment].get("set")
-    return [f"results/inpaint/{name}/manifest.csv"] if name else []
+    return [get_synthetic_manifest(name)] if name else []
 
 
 def get_train_settings(experiment):
     """--settings of workflow.detect.train for one experiment (workflow/detect/params.py)."""
     return as_json(DETECT_PARAMS.train_settings(config, experiment))
+
+
+def get_learning_curve_settings():
+    """--settings of workflow.detect.train for the baseline's learning curve."""
+    return as_json(DETECT_PARAMS.learning_curve_settings(config, get_judge_experiment()))
 
 
 def get_pretrain_settings():
@@ -275,6 +290,7 @@ def get_report_settings():
         {
             "runs": config["experiments"]["runs"],
             "focal_gamma": config["detect"]["train"]["focal_gamma"],
+            "paste_sets": get_paste_sets(),
         },
         sort_keys=True,
     )
@@ -356,6 +372,35 @@ def get_inpaint_chunks(wildcards):
     return [f"results/inpaint/{wildcards.set}/chunk{i}" for i in chunks]
 
 
+# --- Copy-paste control ----------------------------------------------------------------------
+
+
+def get_paste_sets():
+    """Names of the copy-paste sets (copy_paste.sets)."""
+    return list(config["copy_paste"]["sets"] or {})
+
+
+def get_paste_set_pattern():
+    """Wildcard constraint matching exactly the names of copy_paste.sets."""
+    return "|".join(get_paste_sets()) or "(?!)"
+
+
+def get_paste_settings(wildcards):
+    """--settings of set `wildcards.set` (workflow/copy_paste/params.py)."""
+    return as_json(COPY_PASTE_PARAMS.paste_settings(config, wildcards.set))
+
+
+def get_synthetic_sets():
+    """Every synthetic set, inpainted or pasted."""
+    return get_inpaint_sets() + get_paste_sets()
+
+
+def get_synthetic_manifest(name):
+    """The manifest of synthetic set `name`, under the stage that made it."""
+    stage = "copy_paste" if name in get_paste_sets() else "inpaint"
+    return f"results/{stage}/{name}/manifest.csv"
+
+
 # --- Synthetic quality ------------------------------------------------------------------------
 
 
@@ -370,6 +415,15 @@ def get_judges():
     seed = config["detect"]["seeds"][0]
     return [
         f"results/detect/{arch}/{get_judge_experiment()}/seed{seed}"
+        for arch in config["detect"]["archs"]
+    ]
+
+
+def get_judged_sheets():
+    """One judged contact sheet per synthetic set and judge (arch), under results/report/."""
+    return [
+        f"judged_{name}_{arch}.png"
+        for name in get_synthetic_sets()
         for arch in config["detect"]["archs"]
     ]
 

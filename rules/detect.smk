@@ -90,3 +90,35 @@ rule detect_train:
         " {resources.run_flags}"
         " --out results/detect/{wildcards.arch}/{wildcards.experiment}/seed{wildcards.seed}"
         " > {log} 2>&1"
+
+
+rule detect_learning_curve:
+    input:
+        unpack(lambda wildcards: get_start_weights(wildcards.arch)),
+        data=f"results/datasets/{get_judge_experiment()}/data.yaml",
+        code=get_code("workflow.detect.train"),
+    output:
+        curve="results/detect/{arch}/learning_curve/target_curve.csv",
+        results="results/detect/{arch}/learning_curve/results.csv",
+        metrics="results/detect/{arch}/learning_curve/metrics.json",
+    log:
+        "results/logs/detect/{arch}/learning_curve.log",
+    benchmark:
+        "results/benchmarks/detect/{arch}/learning_curve.tsv"
+    conda:
+        "../envs/detect.yaml"
+    threads: 1
+    resources:
+        gpu=get_detect_gpus(),
+        run_flags=RUNTIME["detect_train"],
+    params:
+        settings=get_learning_curve_settings(),
+        start=lambda wildcards: get_start_flags(wildcards.arch),
+        seed=config["detect"]["seeds"][0],
+    shell:
+        "python -m workflow.core.launch --gpus {resources.gpu} --"
+        " python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
+        " --arch {wildcards.arch} --seed {params.seed} --experiment learning_curve"
+        " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
+        " {resources.run_flags}"
+        " --out results/detect/{wildcards.arch}/learning_curve > {log} 2>&1"

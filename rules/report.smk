@@ -35,6 +35,16 @@ rule detect_report:
             caption="../docs/report/sweeps.rst",
             category="Detection",
         ),
+        comparisons=report(
+            "results/report/comparisons.csv",
+            caption="../docs/report/comparisons.rst",
+            category="Detection",
+        ),
+        comparisons_plot=report(
+            "results/report/comparisons.png",
+            caption="../docs/report/comparisons.rst",
+            category="Detection",
+        ),
     log:
         "results/logs/report.log",
     conda:
@@ -46,9 +56,33 @@ rule detect_report:
         " --out results/report > {log} 2>&1"
 
 
+rule learning_curve:
+    input:
+        curves=expand(
+            "results/detect/{arch}/learning_curve/target_curve.csv",
+            arch=config["detect"]["archs"],
+        ),
+        code=get_code("workflow.report.curves"),
+    output:
+        report(
+            "results/report/learning_curve.png",
+            caption="../docs/report/learning_curve.rst",
+            category="Detection",
+        ),
+    log:
+        "results/logs/report/learning_curve.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        epochs=config["detect"]["train"]["epochs"],
+    shell:
+        "python -m workflow.report.curves --curves {input.curves} --epochs {params.epochs}"
+        " --out {output} > {log} 2>&1"
+
+
 rule synthetic_quality:
     input:
-        sets=expand("results/inpaint/{set}/manifest.csv", set=get_inpaint_sets()),
+        sets=[get_synthetic_manifest(name) for name in get_synthetic_sets()],
         judges=[f"{folder}/metrics.json" for folder in get_judges()],
         weights=[f"{folder}/weights/best.pt" for folder in get_judges()],
         tiles="results/tiles/detect/manifest.csv",
@@ -68,11 +102,11 @@ rule synthetic_quality:
         ),
         sheets=[
             report(
-                f"results/report/judged_{name}.png",
+                f"results/report/{name}",
                 caption="../docs/report/judged.rst",
                 category="Synthetic quality",
             )
-            for name in get_inpaint_sets()
+            for name in get_judged_sheets()
         ],
     log:
         "results/logs/report/synthetic_quality.log",

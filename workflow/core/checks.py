@@ -70,10 +70,19 @@ def check_chunks_filled(name: str, images: int, chunks: int) -> None:
                          f"{chunks} chunks (inpaint.chunks)")
 
 
-def check_add(run: str, add: int, set_name: str | None, images: int) -> None:
-    if add > images:
-        raise ValueError(f"config key 'experiments.runs.{run}.add': {add} synthetic images, but "
-                         f"inpaint.sets.{set_name}.images is {images}")
+# Folders of results/detect/{arch}/ that are not experiments.
+RESERVED_RUN_NAMES = ("learning_curve",)
+
+
+def synthetic_sets(config: Mapping[str, Any]) -> dict[str, str]:
+    """Every synthetic set name -> the config section that defines it (inpaint or copy_paste);
+    a name in both is an error (experiments, the judge and the report know sets by name)."""
+    inpainted, pasted = config["inpaint"]["sets"], config["copy_paste"]["sets"] or {}
+    both = sorted(set(inpainted) & set(pasted))
+    if both:
+        raise ValueError(f"config key 'copy_paste.sets.{both[0]}': also a key of inpaint.sets; "
+                         "a synthetic set name must be unique")
+    return {**{name: "inpaint" for name in inpainted}, **{name: "copy_paste" for name in pasted}}
 
 
 def check_pretrain_seed(pretrain_seed: int, demo_seed: int | None) -> None:
@@ -162,15 +171,17 @@ def _check_data(data: Mapping[str, Any]) -> None:
 
 
 def _check_experiments(config: Mapping[str, Any]) -> None:
-    sets = config["inpaint"]["sets"]
+    sets = synthetic_sets(config)
     if not any(run["kind"] == "baseline" for run in config["experiments"]["runs"].values()):
         raise ValueError("config key 'experiments.runs': no run of kind baseline; it is the reference "
                          "of the AP tables and its first seed judges the synthetic planes")
     for name, run in config["experiments"]["runs"].items():
+        if name in RESERVED_RUN_NAMES:
+            raise ValueError(f"config key 'experiments.runs.{name}': the name is taken by "
+                             f"results/detect/{{arch}}/{name}/; choose another")
         if run.get("set") is not None:
-            check_member(f"experiments.runs.{name}.set", run["set"], sets, "inpaint.sets")
-        images = sets[run["set"]]["images"] if run.get("set") else 0
-        check_add(name, run.get("add", 0), run.get("set"), images)
+            check_member(f"experiments.runs.{name}.set", run["set"], sets,
+                         "inpaint.sets or copy_paste.sets")
     detect = config["detect"]
     if detect["start"] == "weights":
         missing = [a for a in detect["archs"] if a not in (detect["weights"] or {})]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-FLIPS = ("none", "h", "v", "hv")
+# The dihedral group of a square: transpose (t), then horizontal (h), then vertical (v) flips;
+# "t" with one flip is a quarter turn. Aerial views have no up, so all eight are alike.
+FLIPS = ("none", "h", "v", "hv", "t", "th", "tv", "thv")
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
@@ -60,9 +62,12 @@ def tight_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def flip(array: np.ndarray, how: str) -> np.ndarray:
-    """(H, W[, C]) array flipped horizontally (h), vertically (v), both (hv) or not (none)."""
+    """(H, W[, C]) array transposed (t, rows and columns swapped), then flipped horizontally (h)
+    and vertically (v), as `how` says (`none`: unchanged); one of the FLIPS."""
     if how not in FLIPS:
         raise ValueError(f"flip {how!r} is not one of {FLIPS}")
+    if "t" in how:
+        array = array.swapaxes(0, 1)
     if "h" in how:
         array = array[:, ::-1]
     if "v" in how:

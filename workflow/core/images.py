@@ -81,6 +81,14 @@ def grid(
     return sheet
 
 
+def titled(sheet: np.ndarray, title: str) -> np.ndarray:
+    """(H, W, 3) sheet with a band holding `title` above it (text cut to the sheet's width)."""
+    band = np.full((CAPTION_HEIGHT + 6, sheet.shape[1], 3), BACKGROUND, dtype=np.uint8)
+    cv2.putText(band, title[: max(1, sheet.shape[1] // 6)], (2, CAPTION_HEIGHT + 1), FONT,
+                FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([band, sheet], axis=0)
+
+
 def draw_box(image: np.ndarray, box, color=(255, 0, 0)) -> np.ndarray:
     """(H, W, 3) uint8 copy with the pixel box `xmin, ymin, xmax, ymax` (max exclusive) outlined."""
     out = image.copy()

@@ -8,7 +8,12 @@ Experiments of the method report (section D.4), all evaluated on the real val an
 - `replacement`: the same draw, and the removed images replaced by synthetic images holding as
   many synthetic targets as the removed real ones (D.4.1: "we discard a given image containing N
   real planes and we inpaint N images of relevant backgrounds");
-- `augmentation`: every real tile plus the first `add` images of a synthetic set (D.4.2).
+- `augmentation`: every real tile plus the first images of a synthetic set, `add` % as many as
+  the real training images holding a target (D.4.2).
+
+Every experiment's training split keeps the same seeded share (`keep_without_objects`) of the
+real tiles holding no object at all, drawn before anything else, so that the experiments differ
+by their target images only.
 
 Nothing is copied: `train.txt`, `val.txt` and `test.txt` list absolute image paths, and
 ultralytics finds each label by replacing `/images/` with `/labels/` in the image path, which is
@@ -31,24 +36,24 @@ from workflow.core.labels import SPLITS, ClassSettings, read_yolo
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.datasets.experiments import Experiment
-from workflow.datasets.params import SEEDED_KINDS
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """--settings: the class names and target, one experiment and, for the kinds that draw
-    (SEEDED_KINDS), the seed of the draw (workflow/datasets/params.py)."""
+    """--settings: the class names and target, one experiment, the seed of the draws and the
+    share of tiles without objects kept (workflow/datasets/params.py)."""
 
     classes: ClassSettings
     experiment: Experiment
-    seed: int | None = None  # draws the kept real target images (ablation, replacement)
+    seed: int  # draws the kept tiles without objects, and the kept real target images
+    keep_without_objects: float = 1.0  # share of the real training tiles without objects kept
 
     def __post_init__(self):
-        if self.experiment.kind in SEEDED_KINDS and self.seed is None:
-            raise ValueError(f"config key 'experiments.seed': missing (an experiment of kind "
-                             f"{self.experiment.kind!r} draws the real images it keeps)")
+        if not 0 <= self.keep_without_objects <= 1:
+            raise ValueError(f"config key 'experiments.keep_without_objects': "
+                             f"{self.keep_without_objects} is not a fraction in 0..1")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -61,6 +66,7 @@ class Settings:
     def as_dict(self) -> dict:
         """As recorded in manifest.json."""
         return {"names": list(self.names), "target": self.target, "seed": self.seed,
+                "keep_without_objects": self.keep_without_objects,
                 "experiment": dataclasses.asdict(self.experiment)}
 
 
@@ -133,6 +139,16 @@ def kept_target_images(train: pd.DataFrame, target_id: int, keep: float, seed: i
     return pd.Series([not h or p in kept for h, p in zip(holds, train["image"])], index=train.index)
 
 
+def kept_empty_tiles(train: pd.DataFrame, n_classes: int, fraction: float, seed: int) -> pd.Series:
+    """Boolean mask over `train`: every tile holding an object, and the first round(fraction *
+    n) of a seeded permutation of the n tiles holding none (sorted by path, as above)."""
+    empty = train[[f"c{k}" for k in range(n_classes)]].to_numpy().sum(axis=1) == 0
+    candidates = np.sort(train["image"].to_numpy()[empty])
+    order = np.random.default_rng([seed, 1]).permutation(len(candidates))
+    kept = set(candidates[order[: int(np.floor(fraction * len(candidates) + 0.5))]])
+    return pd.Series([not e or p in kept for e, p in zip(empty, train["image"])], index=train.index)
+
+
 def first_images_with_targets(synthetic: pd.DataFrame, target_id: int, n_targets: int, name: str):
     """The shortest prefix of a synthetic set holding at least `n_targets` targets."""
     cumulative = np.cumsum(synthetic[f"c{target_id}"].to_numpy())
@@ -142,7 +158,8 @@ def first_images_with_targets(synthetic: pd.DataFrame, target_id: int, n_targets
         total = int(cumulative[-1]) if len(cumulative) else 0
         raise ValueError(
             f"synthetic set {name!r} holds {total} targets in {len(synthetic)} images; "
-            f"the replacement needs {n_targets}: raise inpaint.sets.{name}.images"
+            f"the replacement needs {n_targets}: raise the set's `images` (inpaint.sets.{name} or "
+            f"copy_paste.sets.{name})"
         )
     return synthetic.iloc[: int(np.searchsorted(cumulative, n_targets)) + 1]
 
@@ -155,6 +172,10 @@ def assemble(settings: Settings, tiles: pd.DataFrame, synthetic: dict[str, pd.Da
         raise ValueError(f"detect manifest: unknown split {unknown[0]!r}; allowed {list(SPLITS)}")
     splits = {s: tiles[tiles["split"] == s].assign(source="real") for s in SPLITS}
     train, notes = splits["train"], {}
+    kept = kept_empty_tiles(train, len(settings.names), settings.keep_without_objects, settings.seed)
+    notes["tiles_without_objects_dropped"] = int((~kept).sum())
+    train = train[kept]
+    n_target_images = int((train[f"c{target_id}"] > 0).sum())
     if exp.kind in ("ablation", "replacement"):
         keep = kept_target_images(train, target_id, exp.keep, settings.seed)
         removed = train[~keep]
@@ -167,12 +188,14 @@ def assemble(settings: Settings, tiles: pd.DataFrame, synthetic: dict[str, pd.Da
         if exp.kind == "replacement":
             added = first_images_with_targets(pool, target_id, notes["removed"]["targets"], exp.set)
         else:
-            if exp.add > len(pool):
+            n_add = int(np.floor(exp.add / 100 * n_target_images + 0.5))
+            if n_add > len(pool):
                 raise ValueError(
-                    f"experiment adds {exp.add} images of synthetic set {exp.set!r}, which holds "
-                    f"{len(pool)}: raise inpaint.sets.{exp.set}.images"
+                    f"experiment adds {exp.add} % of the {n_target_images} real training images "
+                    f"holding {settings.target!r}, {n_add} images of synthetic set {exp.set!r}, "
+                    f"which holds {len(pool)}: raise the set's `images` (inpaint.sets or copy_paste.sets)"
                 )
-            added = pool.iloc[: exp.add]
+            added = pool.iloc[:n_add]
         notes["synthetic"] = {"set": exp.set, "images": len(added),
                               "targets": int(added[f"c{target_id}"].sum())}
         train = pd.concat([train, added.assign(source="synthetic")], ignore_index=True)

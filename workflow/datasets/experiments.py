@@ -13,8 +13,8 @@ class Experiment:
 
     kind: str
     keep: float | None = None  # % of real target images kept (ablation, replacement)
-    add: int | None = None  # synthetic images added (augmentation)
-    set: str | None = None  # key of inpaint.sets (replacement, augmentation)
+    add: float | None = None  # synthetic images added, % of the real target images (augmentation)
+    set: str | None = None  # key of inpaint.sets or copy_paste.sets (replacement, augmentation)
     focal_gamma: float | None = None  # overrides detect.train.focal_gamma (get_train_settings)
 
     def __post_init__(self):
@@ -38,5 +38,5 @@ class Experiment:
 
     @property
     def sweep_value(self) -> float | None:
-        """The x of the report's sweep curves: % real kept, or synthetic images added."""
+        """The x of the report's sweep curves: % real kept, or % synthetic images added."""
         return {"ablation": self.keep, "replacement": self.keep, "augmentation": self.add}.get(self.kind)

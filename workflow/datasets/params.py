@@ -3,9 +3,9 @@
 Snakemake reruns a job when its params change, so the dataset of experiment E gets the keys its
 image lists depend on and no others (config/README.md, "Reruns"): E's own entry of
 `experiments.runs` without `focal_gamma` (a training setting, read by E's trainings), the class
-names and target, and `experiments.seed` only for the kinds that draw with it (ablation and
-replacement keep a seeded share of the real plane images; baseline and augmentation draw
-nothing). workflow.datasets.build accepts exactly these (tests/test_params.py). rules/common.smk
+names and target, `experiments.keep_without_objects` and `experiments.seed` (every dataset keeps
+the same seeded share of the tiles holding no object; ablation and replacement also keep a
+seeded share of the real plane images). workflow.datasets.build accepts exactly these (tests/test_params.py). rules/common.smk
 loads this file by path: it imports nothing from the package.
 """
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-# Experiment kinds whose real images are a seeded draw (experiments.seed).
-SEEDED_KINDS = ("ablation", "replacement")
 # Keys of an experiments.runs entry that only the trainings read.
 TRAINING_KEYS = ("focal_gamma",)
 
@@ -26,6 +24,6 @@ def dataset_settings(config: Mapping[str, Any], experiment: str) -> dict:
         "classes": {key: config["classes"][key] for key in ("names", "target")},
         "experiment": {key: value for key, value in run.items() if key not in TRAINING_KEYS},
     }
-    if run["kind"] in SEEDED_KINDS:
-        values["seed"] = config["experiments"]["seed"]
+    values["seed"] = config["experiments"]["seed"]
+    values["keep_without_objects"] = config["experiments"]["keep_without_objects"]
     return values

@@ -47,6 +47,14 @@ def train_settings(config: Mapping[str, Any], experiment: str) -> dict:
     return _settings(train, config["classes"]["target"])
 
 
+def learning_curve_settings(config: Mapping[str, Any], experiment: str) -> dict:
+    """--settings of the learning curve: `experiment`'s (the baseline's) training with
+    detect.learning_curve.epochs, validated after every epoch."""
+    values = train_settings(config, experiment)
+    values["train"].update(epochs=config["detect"]["learning_curve"]["epochs"], val=True)
+    return values
+
+
 def pretrain_settings(config: Mapping[str, Any]) -> dict:
     """--settings of the pre-training (experiments' focal_gamma does not apply). Its scenes hold
     no target (workflow.detect.pretrain_data), so it reports no target AP: target null."""

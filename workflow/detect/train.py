@@ -70,6 +70,7 @@ class TrainSettings:
     flipud: float = 0.0
     freeze: int = 0  # first N layers frozen (0: none)
     patience: int = 100
+    val: bool = True  # validate after every epoch (false: after the last one only)
     focal_gamma: float = 0.0  # 0: ultralytics' BCE; > 0: FocalLoss(gamma, alpha) instead
     focal_alpha: float | None = None
     class_aware: bool = False  # training images drawn by class weights (workflow.detect.sampling)
@@ -180,12 +181,27 @@ def focal_loss_class():
     return FocalDetectionLoss
 
 
-def workflow_trainer(settings: TrainSettings):
+CURVE_FILE = "target_curve.csv"  # in a training's folder: the target's AP at each validation
+
+
+def target_row(metrics, names: dict[int, str], target: str, epoch: int) -> str:
+    """One CURVE_FILE line: epoch (1-based), the target's AP50 and AP50:95 on the val split
+    (0 when the target drew no detection there)."""
+    index = [int(c) for c in metrics.ap_class_index]
+    ids = [k for k, name in names.items() if name == target]
+    if ids and ids[0] in index:
+        position = index.index(ids[0])
+        return f"{epoch},{float(metrics.box.ap50[position]):.6f},{float(metrics.box.ap[position]):.6f}\n"
+    return f"{epoch},0.0,0.0\n"
+
+
+def workflow_trainer(settings: TrainSettings, target: str | None = None):
     """The DetectionTrainer of every training here: no label cache (disable_label_cache), the
-    focal criterion when focal_gamma > 0 (installed once the model has its args) and class-aware
-    sampling with `class_aware` (workflow.detect.sampling). All of it happens in the trainer
-    class itself, so ultralytics' DDP processes, which rebuild the trainer from its class, get it
-    as well."""
+    focal criterion when focal_gamma > 0 (installed once the model has its args), class-aware
+    sampling with `class_aware` (workflow.detect.sampling), and the target's validation AP
+    appended to CURVE_FILE after each validation (the learning curve). All of it happens in the
+    trainer class itself, so ultralytics' DDP processes, which rebuild the trainer from its
+    class, get it as well."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
     gamma, alpha = settings.focal_gamma, settings.focal_alpha
@@ -203,6 +219,16 @@ def workflow_trainer(settings: TrainSettings):
                 # v8DetectionLoss reads model.args (the box/cls/dfl gains), set just above; the EMA
                 # copy made later inherits the criterion, and checkpoints strip it.
                 self.model.criterion = loss_class(self.model, gamma, alpha)
+
+        def validate(self):
+            metrics, fitness = super().validate()
+            if target is not None and metrics is not None:
+                curve = Path(self.save_dir) / CURVE_FILE
+                if not curve.exists():
+                    curve.write_text("epoch,ap50,ap50_95\n")
+                with curve.open("a") as handle:
+                    handle.write(target_row(self.validator.metrics, self.data["names"], target, self.epoch + 1))
+            return metrics, fitness
 
     return WorkflowTrainer
 
@@ -303,7 +329,7 @@ def start_model(weights: Path, arch: str):
 
 
 def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Path | None,
-          out: Path, threads: int, runtime: Runtime = Runtime()) -> tuple[str, str]:
+          out: Path, threads: int, runtime: Runtime = Runtime(), target: str | None = None) -> tuple[str, str]:
     """ultralytics training into `out` (weights/best.pt, results.csv); resumes a killed run.
 
     Returns the class names of the loss and of the training images' sampler the trainer used.
@@ -325,7 +351,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     if state == "done":
         unseen = "not observed: training had finished before this call"
         return unseen, unseen
-    trainer = workflow_trainer(settings)
+    trainer = workflow_trainer(settings, target)
     if state == "resume":
         model = YOLO(str(out / "weights" / "last.pt"))
         model.train(resume=True, device=device, trainer=trainer)
@@ -391,7 +417,7 @@ def main(argv=None):
     out = args.out.resolve()
     started = time.time()
     criterion, sampler = train(args.data.resolve(), args.arch, args.seed, settings, args.weights, out,
-                               args.threads, runtime)
+                               args.threads, runtime, target)
     trained = time.time()
     metrics, names = evaluate(args.data.resolve(), out / "weights" / "best.pt", settings, out, runtime)
     result = target_metrics(metrics, names, target)

@@ -11,6 +11,7 @@ a free position exists among `tries` random draws.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,11 @@ from workflow.core.io import read_png
 from workflow.core.labels import read_yolo, size_class
 
 CONTEXTS = ("tarmac", "random")  # config inpaint.sets.*.context
+
+
+def set_key(name: str) -> int:
+    """A set's name as a seed word: placement i of set S draws from (seed, set_key(S), i)."""
+    return zlib.crc32(name.encode())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,6 @@ import dataclasses
 import json
 import logging
 import math
-import statistics
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ import torch
 
 from workflow.core import io
 from workflow.core.device import pick_device
-from workflow.core.images import draw_box, grid
+from workflow.core.images import draw_box, grid, titled
 from workflow.core.labels import ClassSettings, read_yolo
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
@@ -64,14 +63,12 @@ class Judge:
 
 def wilson_interval(found: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion found / n (nan, nan when n is 0)."""
+    from scipy.stats import binomtest
+
     if n == 0:
         return math.nan, math.nan
-    z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
-    p = found / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # p = 0 and p = 1 give centre -+ half = 0 and 1 exactly, up to rounding
-    return (0.0 if found == 0 else max(0.0, centre - half)), (1.0 if found == n else min(1.0, centre + half))
+    interval = binomtest(found, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def box_iou(box, boxes: np.ndarray) -> np.ndarray:
@@ -274,10 +271,13 @@ def main(argv=None) -> None:
     io.write_csv(args.out / "synthetic_quality_images.csv", images[columns])
     io.write_csv(args.out / "synthetic_quality.csv", summary)
     plot(summary, images, args.out / "synthetic_quality.png")
-    first = sorted(real)[0]
-    for name in sets:
-        judged = images[(images["set"] == name) & (images["arch"] == first)]
-        io.write_png(args.out / f"judged_{name}.png", judged_sheet(judged, settings.contact_sheet_images))
+    for arch, (real_found, real_n) in real.items():
+        for name in sets:
+            judged = images[(images["set"] == name) & (images["arch"] == arch)]
+            title = (f"{name} judged by {arch} (baseline, first seed): {int(judged['found'].sum())} of "
+                     f"{len(judged)} found; real test planes {real_found} of {real_n}")
+            sheet = titled(judged_sheet(judged, settings.contact_sheet_images), title)
+            io.write_png(args.out / f"judged_{name}_{arch}.png", sheet)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("synthetic quality:\n%s", summary)
 

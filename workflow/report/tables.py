@@ -4,9 +4,11 @@
 
 `ap.csv` holds one row per training; `summary.csv` the mean and sample standard deviation
 (ddof 1; empty for a single seed) over seeds. `ap_bars.png`: AP50 and AP50:95 per experiment and
-architecture with +- one std. `sweeps.png`: the method report's figures 21 and 22 (top row: AP
-against the % of real plane images kept, ablation and replacement, the baseline at 100 %;
-bottom row: AP against the synthetic images added, the baseline at 0).
+architecture with +- one std. `sweeps.png`: the method report's figures 21 and 22, per arch (a
+row each): AP against the % of real plane images kept (ablation, replacement by each inpainted
+set and by each copy-paste set; the baseline at 100 %), and AP against the synthetic images
+added in % of the real plane images (the baseline at 0). `comparisons.csv` / `.png`: the paired
+differences over seeds and their 95 % intervals (workflow.report.comparisons).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from workflow.core import io
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.datasets.experiments import Experiment
+from workflow.report import comparisons
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 class ReportSettings:
     runs: Mapping[str, Experiment]  # experiments.runs
     focal_gamma: float  # detect.train.focal_gamma, for experiments that do not set their own
+    paste_sets: tuple[str, ...] = ()  # the copy-paste sets (copy_paste.sets): the control
 
 
 KEYS = ["arch", "family", "experiment", "kind", "set", "focal_gamma", "sweep_value"]
@@ -98,43 +102,59 @@ def plot_bars(summary: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def sweep_lines(summary: pd.DataFrame, kinds: tuple[str, ...], baseline_x: float) -> list[tuple[str, pd.DataFrame]]:
-    """One (label, rows sorted by x) per arch x kind x set x focal gamma; the matching baseline
-    (same arch and focal gamma) joins each line at `baseline_x`."""
+PANELS = {  # sweep kinds -> (x of the baseline, x label)
+    ("ablation", "replacement"): (100.0, "% of real plane images kept"),
+    ("augmentation",): (0.0, "synthetic images added, % of the real plane images"),
+}
+
+
+def sweep_lines(summary: pd.DataFrame, kinds: tuple[str, ...], baseline_x: float,
+                paste_sets: set[str]) -> list[tuple[str, pd.DataFrame]]:
+    """One (label, rows sorted by x) per kind x set x focal gamma of one arch's summary; the
+    baseline of the same focal gamma joins each line at `baseline_x`."""
     lines = []
     baselines = summary[summary["kind"] == "baseline"]
     sweeps = summary[summary["kind"].isin(kinds)]
-    for (arch, family, kind, name, gamma), rows in sweeps.groupby(
-            ["arch", "family", "kind", "set", "focal_gamma"], sort=True):
-        base = baselines[(baselines["arch"] == arch) & (baselines["focal_gamma"] == gamma)]
+    for (kind, name, gamma), rows in sweeps.groupby(["kind", "set", "focal_gamma"], sort=True):
+        base = baselines[baselines["focal_gamma"] == gamma]
         rows = pd.concat([rows, base.iloc[:1].assign(sweep_value=baseline_x)])
         focal = f", focal {gamma:g}" if gamma > 0 else ""
-        label = f"{label_of(arch, family)} {kind}{' ' + name if name else ''}{focal}"
-        lines.append((label, rows.sort_values("sweep_value")))
+        source = "" if not name else f" copy-paste ({name})" if name in paste_sets else f" diffusion ({name})"
+        lines.append((f"{kind}{source}{focal}", rows.sort_values("sweep_value")))
     return lines
 
 
-def plot_sweeps(summary: pd.DataFrame, path: Path) -> None:
-    """2 x 2 panels: rows (% real kept | synthetic images added), columns (AP50 | AP50:95)."""
+def line_style(label: str) -> dict:
+    """Ablation grey, diffusion sets blue, copy-paste sets orange (dashed)."""
+    if label.startswith("ablation"):
+        return dict(color="0.45", marker="s")
+    if "copy-paste" in label:
+        return dict(color="tab:orange", marker="^", linestyle="dashed")
+    return dict(color="tab:blue", marker="o")
+
+
+def plot_sweeps(summary: pd.DataFrame, path: Path, paste_sets: set[str]) -> None:
+    """Rows: arch x (% real kept | synthetic added); columns: AP50 | AP50:95; mean +- std."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(("ablation", "replacement"), 100.0, "% of real plane images kept"),
-              (("augmentation",), 0.0, "synthetic images added (0 = baseline)")]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
-    for row, (kinds, baseline_x, xlabel) in enumerate(panels):
-        lines = sweep_lines(summary, kinds, baseline_x)
+    archs = list(dict.fromkeys(zip(summary["arch"], summary["family"])))
+    panels = [(arch, family, kinds) for arch, family in archs for kinds in PANELS]
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 3.6 * len(panels)), squeeze=False)
+    for row, (arch, family, kinds) in enumerate(panels):
+        baseline_x, xlabel = PANELS[kinds]
+        lines = sweep_lines(summary[summary["arch"] == arch], kinds, baseline_x, paste_sets)
         for col, (metric, title) in enumerate(METRICS.items()):
             ax = axes[row, col]
             for label, rows in lines:
                 ax.errorbar(rows["sweep_value"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
-                            marker="o", capsize=3, label=label)
+                            capsize=3, label=label, **line_style(label))
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"plane {title} (test)")
             ax.set_ylim(0, 1)
-            ax.set_title(f"{title} vs {'% real kept' if row == 0 else 'synthetic added'}")
+            ax.set_title(f"{label_of(arch, family)}: {title}, mean +- std over seeds", fontsize=10)
             if lines:
                 ax.legend(fontsize=7)
             else:
@@ -160,9 +180,14 @@ def main(argv=None):
     io.write_csv(args.out / "ap.csv", table)
     io.write_csv(args.out / "summary.csv", summary)
     plot_bars(summary, args.out / "ap_bars.png")
-    plot_sweeps(summary, args.out / "sweeps.png")
+    paste_sets = set(settings.paste_sets)
+    plot_sweeps(summary, args.out / "sweeps.png", paste_sets)
+    paired = comparisons.compare(table, paste_sets)
+    io.write_csv(args.out / "comparisons.csv", paired)
+    comparisons.plot(paired, args.out / "comparisons.png")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("summary over seeds:\n%s", summary)
+        log.info("paired comparisons:\n%s", paired)
 
 
 if __name__ == "__main__":

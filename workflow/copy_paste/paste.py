@@ -1,0 +1,166 @@
+"""The copy-paste control: real bank planes pasted by their masks onto background tiles.
+
+    python -m workflow.copy_paste.paste --settings JSON --set NAME --bank results/bank/manifest.csv \
+        --background results/tiles/background/manifest.csv --out results/copy_paste/{set}
+
+The cheap alternative every diffusion set is measured against: the same placement rule as an
+inpainted set (workflow.inpaint.placement.plan: a background tile of the set's context, a bank
+plane of the train split under one of the 8 flips and quarter turns, a window that misses the
+tile's labelled objects), but the plane's own pixels are pasted instead of painted. The edge is
+blended by a feathered alpha: 1 on the mask, falling linearly to 0 over `feather` px outside it,
+so no hard cut-out border gives the paste away. The label is the tight box of the pasted
+(undilated) mask, as for an inpainted plane. Writes, under --out: `data/images`, `data/labels`
+(the tile's own labels plus the pasted plane), `manifest.csv` with the columns of an inpainted
+set's manifest (workflow.inpaint.merge; the sampler's columns name `copy_paste`), and
+`contact_sheet.png`. Deterministic from copy_paste.seed, the set name and the image index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Mapping
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from workflow.core import io
+from workflow.core.geometry import flip
+from workflow.core.labels import ClassSettings, yolo_lines
+from workflow.core.logs import setup_logging
+from workflow.core.settings import read_settings
+from workflow.inpaint import placement as pl
+from workflow.inpaint.merge import sheet
+
+log = logging.getLogger(__name__)
+METHOD = "copy_paste"  # written where an inpainted set names its model and sampler
+
+
+@dataclasses.dataclass(frozen=True)
+class PasteSet:
+    """One entry of copy_paste.sets: the context of its background tiles and its image count."""
+
+    context: str
+    images: int
+
+    def __post_init__(self):
+        if self.context not in pl.CONTEXTS:
+            raise ValueError(f"copy-paste set context {self.context!r} is not one of {pl.CONTEXTS}")
+        if self.images < 1:
+            raise ValueError(f"copy-paste set images {self.images}: need >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class PasteSettings:
+    """The `copy_paste` section (its own set only) and the classes."""
+
+    feather: int  # px of the alpha ramp outside the mask
+    placement_tries: int
+    seed: int
+    sets: Mapping[str, PasteSet]
+    classes: ClassSettings
+
+    def __post_init__(self):
+        if self.feather < 0:
+            raise ValueError(f"config key 'copy_paste.feather': {self.feather}; need >= 0")
+
+
+def alpha_matte(mask: np.ndarray, feather: int) -> np.ndarray:
+    """(S, S) bool mask -> (S, S) float32 alpha: 1 on the mask, 1 - d / (feather + 1) at
+    distance d px outside it (0 from feather + 1 px on)."""
+    mask = np.asarray(mask, dtype=bool)
+    if feather == 0:
+        return mask.astype(np.float32)
+    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    return np.clip(1.0 - outside / (feather + 1), 0.0, 1.0).astype(np.float32)
+
+
+def blend(tile: np.ndarray, crop: np.ndarray, alpha: np.ndarray, x: int, y: int) -> np.ndarray:
+    """A copy of the tile (H, W, 3) uint8 with the crop (S, S, 3) laid over the window at (x, y)
+    by `alpha` (S, S); pixels where alpha is 0 stay the tile's, bit for bit."""
+    out = tile.copy()
+    size = crop.shape[0]
+    window = out[y : y + size, x : x + size].astype(np.float32)
+    a = alpha[..., None]
+    mixed = np.rint(a * crop.astype(np.float32) + (1.0 - a) * window).astype(np.uint8)
+    touched = alpha > 0
+    out[y : y + size, x : x + size][touched] = mixed[touched]
+    return out
+
+
+def paste_one(p: pl.Placement, crop_path: str, feather: int) -> np.ndarray:
+    """The background tile with placement p's bank plane pasted -> (H, W, 3) uint8."""
+    mask = flip(io.read_png(p.mask_path) > 0, p.flip)
+    crop = flip(io.read_png(crop_path), p.flip)
+    return blend(io.read_png(p.background), crop, alpha_matte(mask, feather), p.x, p.y)
+
+
+def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.DataFrame, out: Path):
+    """Plan and paste every image of set `name` into `out` (images/, labels/) -> metadata rows."""
+    spec = s.sets[name]
+    tiles = pl.tile_pool(background, spec.context)
+    pool = pl.bank_pool(bank)
+    window = io.read_png(pool["mask"].iloc[0]).shape[0]
+    crops = dict(zip(pool["crop_id"], pool["image"]))
+    class_id = s.classes.target_id
+    rows = []
+    for i in range(spec.images):
+        rng = np.random.default_rng([s.seed, pl.set_key(name), i])
+        p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries)
+        image_name = f"{name}_{i:05d}"
+        io.write_png(out / "images" / f"{image_name}.png", paste_one(p, crops[p.crop_id], s.feather))
+        labels = [line for line in Path(p.labels).read_text().splitlines() if line.strip()]
+        labels.append(yolo_lines([class_id], [p.box], p.tile_size).rstrip("\n"))
+        (out / "labels" / f"{image_name}.txt").write_text("\n".join(labels) + "\n")
+        rows.append(dict(image=f"images/{image_name}.png", labels=f"labels/{image_name}.txt", index=i,
+                         tile_id=p.tile_id, background=p.background, crop_id=p.crop_id, flip=p.flip,
+                         x=p.box[0], y=p.box[1], xmin=p.box[0], ymin=p.box[1], xmax=p.box[2],
+                         ymax=p.box[3], window_x=p.x, window_y=p.y, size_class=p.size_class,
+                         overlaps=p.overlaps, score=np.nan))
+    log.info("%s: %d pasted planes, %d without a free window", name, len(rows),
+             sum(r["overlaps"] for r in rows))
+    return pd.DataFrame(rows)
+
+
+def manifest_columns(table: pd.DataFrame, s: PasteSettings, name: str) -> pd.DataFrame:
+    """The columns an inpainted set's manifest has beyond the placement's (workflow.inpaint.run),
+    filled for a paste: no model, sampler or candidates."""
+    return table.assign(candidate_scores="", guidance_scale=0.0, set=name, chunk=0, model=METHOD,
+                        context=s.sets[name].context, seed=s.seed, sampler=METHOD, step="",
+                        respacing=0, jump_length=0, jump_n_sample=0, candidates=1)
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--settings", required=True, help="JSON: the copy_paste section, classes")
+    parser.add_argument("--set", required=True, help="a key of copy_paste.sets")
+    parser.add_argument("--bank", required=True, help="results/bank/manifest.csv")
+    parser.add_argument("--background", required=True, help="results/tiles/background/manifest.csv")
+    parser.add_argument("--out", required=True, type=Path, help="results/copy_paste/{set}")
+    parser.add_argument("--contact-sheet-images", type=int, default=16)
+    args = parser.parse_args(argv)
+    settings = read_settings(args.settings, PasteSettings)
+    if args.set not in settings.sets:
+        raise ValueError(f"--set {args.set!r} is not a key of copy_paste.sets {sorted(settings.sets)}")
+    bank, background = pd.read_csv(args.bank), pd.read_csv(args.background)
+    data = args.out / "data"
+    with io.atomic_dir(data) as tmp:
+        (tmp / "images").mkdir()
+        (tmp / "labels").mkdir()
+        table = make_set(settings, args.set, bank, background, tmp)
+    table = manifest_columns(table, settings, args.set)
+    for column in ("image", "labels"):
+        table[column] = [str(data / v) for v in table[column]]
+    io.write_png(args.out / "contact_sheet.png", sheet(table, args.contact_sheet_images))
+    io.write_csv(args.out / "manifest.csv", table)
+    log.info("wrote %d images to %s", len(table), data)
+
+
+if __name__ == "__main__":
+    main()
