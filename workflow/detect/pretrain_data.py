@@ -104,7 +104,7 @@ def build(settings: PretrainDataSettings, out: Path) -> dict:
     names = settings.classes.names
     tiles = datasets.load_images(manifest, len(names))
     tiles = subsample(tiles, len(names), spec.keep_without_objects, spec.seed)
-    dataset = datasets.Settings(settings.classes, Experiment(kind="baseline"))
+    dataset = datasets.Settings(settings.classes, Experiment(kind="baseline"), seed=spec.seed)
     splits, _ = datasets.assemble(dataset, tiles, {})
     note = (f"pre-trained on {spec.n_xview + spec.n_dota} separately generated demo scenes "
             f"(generator seed {spec.seed}, {spec.size} px, drawn without any {settings.classes.target}), "
