@@ -114,14 +114,16 @@ change("experiments.runs.<name>.kind",
        "`ablation_25`: replacement (set tarmac_canny)")
 change("experiments.runs.<name>.keep", value=30)
 change("experiments.runs.<name>.set",
-       {"experiments": {"runs": {"augment_tarmac_canny": {"set": "random_uncond"}}}},
-       "`augment_tarmac_canny`: random_uncond")
+       {"experiments": {"runs": {"augment_25": {"set": "random_uncond"}}}},
+       "`augment_25`: random_uncond")
+change("copy_paste.sets", value={"random_paste": {"context": "random", "images": 24}},
+       text="a set `random_paste` added")
 change("experiments.runs.<name>.focal_gamma", value=1.5)
 change("detect.archs", value=["yolov8n"])
 change("detect.seeds", value=[0, 1, 2, 3, 4, 5])
 change("detect.start", {"detect": {"start": "scratch", "weights": None}}, "scratch (weights null)")
 change("detect.weights", value={"yolov8n": "resources/other/yolov8n.pt"}, text="yolov8n's changed")
-change("detect.pretrain.train", value={"epochs": 40}, text="`epochs: 40`")
+change("detect.pretrain.train", value={"epochs": 20}, text="`epochs: 20`")
 change("detect.pretrain.split.fractions.train",
        {"detect": {"pretrain": {"split": {"fractions": {"train": 0.7, "val": 0.2}}}}}, "0.7 (val 0.2)")
 change("detect.pretrain.split.fractions.val",

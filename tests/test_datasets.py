@@ -23,8 +23,9 @@ def inputs(tmp_path_factory):
     }
 
 
-def build(inputs, tmp_path, name, **experiment):
-    settings = {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0, "experiment": experiment}
+def build(inputs, tmp_path, name, keep_without_objects=1.0, **experiment):
+    settings = {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0, "experiment": experiment,
+                "keep_without_objects": keep_without_objects}
     out = tmp_path / name
     datasets.main(["--settings", json.dumps(settings), "--experiment", name,
                    "--detect-tiles", inputs["tiles"], "--synthetic", *inputs["synthetic"], "--out", str(out)])
@@ -79,17 +80,33 @@ def test_replacement_restores_the_plane_count_with_synthetic_images(inputs, tmp_
     assert real == train_images(tmp_path / "ablation_50")
 
 
-def test_augmentation_adds_n_synthetic_images(inputs, tmp_path):
-    manifest, out = build(inputs, tmp_path, "augment_5", kind="augmentation", set="tarmac_canny", add=5)
+def test_augmentation_adds_a_share_of_the_real_plane_images(inputs, tmp_path):
+    # 7 real training images hold planes: +50 % is round(3.5) = 4 synthetic images, half up
+    manifest, out = build(inputs, tmp_path, "augment_50", kind="augmentation", set="tarmac_canny", add=50)
     train = manifest["splits"]["train"]
-    assert train["images_by_source"] == {"real": 10, "synthetic": 5}
-    assert train["instances"]["plane"] == 11 + 5
-    assert sum("/inpaint/" in p for p in train_images(out)) == 5
+    assert train["images_by_source"] == {"real": 10, "synthetic": 4}
+    assert train["instances"]["plane"] == 11 + 4
+    assert sum("/inpaint/" in p for p in train_images(out)) == 4
+
+
+def test_tiles_without_objects_are_thinned_alike_in_every_experiment(inputs, tmp_path):
+    # no car: the 3 training tiles without a plane hold no object at all
+    inputs = {**inputs, "tiles": str(write_detect_tiles(tmp_path / "tiles", PLAN, cars=0))}
+    empty = 3
+    base, base_out = build(inputs, tmp_path, "b", keep_without_objects=0.0, kind="baseline")
+    abl, abl_out = build(inputs, tmp_path, "a", keep_without_objects=0.0, kind="ablation", keep=0)
+    assert base["tiles_without_objects_dropped"] == abl["tiles_without_objects_dropped"] == empty
+    assert base["splits"]["train"]["images"] == 10 - empty
+    assert set(train_images(abl_out)) < set(train_images(base_out))
+    assert base["splits"]["val"]["images"] == 2  # evaluation splits untouched
+    half, half_out = build(inputs, tmp_path, "h", keep_without_objects=0.5, kind="baseline")
+    assert half["tiles_without_objects_dropped"] == empty - int(empty / 2 + 0.5)
+    assert set(train_images(base_out)) < set(train_images(half_out))
 
 
 def test_too_few_synthetic_images_is_an_error(inputs, tmp_path):
     with pytest.raises(ValueError, match="holds 12"):
-        build(inputs, tmp_path, "augment_99", kind="augmentation", set="tarmac_canny", add=99)
+        build(inputs, tmp_path, "augment_200", kind="augmentation", set="tarmac_canny", add=200)
     with pytest.raises(ValueError, match="synthetic set 'random'"):
         build(inputs, tmp_path, "augment_r", kind="augmentation", set="random", add=1)
 

@@ -48,6 +48,19 @@ def test_a_test_split_without_the_target_is_an_error():
         detect.target_metrics(fake_metrics([1, 2], [0.5, 0.5], [0.2, 0.2]), NAMES_BY_ID, "plane")
 
 
+def test_a_pretraining_without_target_reports_the_mean_over_its_classes():
+    metrics = fake_metrics([1, 2], ap50=[0.6, 0.2], ap=[0.3, 0.1])
+    result = detect.target_metrics(metrics, NAMES_BY_ID, None)
+    assert result["target"] is None and result["ap50"] == pytest.approx(0.4)
+    assert result["ap50_95"] == pytest.approx(0.2) and set(result["per_class"]) == {"car", "truck"}
+
+
+def test_curve_rows_read_the_target_by_class_index():
+    metrics = fake_metrics([1, 0], ap50=[0.9, 0.6], ap=[0.5, 0.25])
+    assert detect.target_row(metrics, NAMES_BY_ID, "plane", 3) == "3,0.600000,0.250000\n"
+    assert detect.target_row(fake_metrics([1], [0.9], [0.5]), NAMES_BY_ID, "plane", 4) == "4,0.0,0.0\n"
+
+
 def test_train_settings_pin_the_optimizer():
     with pytest.raises(ValueError, match="optimizer"):
         detect.TrainSettings(epochs=1, imgsz=64, batch=2, optimizer="auto", lr0=0.01)
@@ -122,6 +135,8 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
     assert metrics["sampler"] == "ClassAwareSampler"  # focal loss and class-aware sampling together
+    curve = (out / detect.CURVE_FILE).read_text().splitlines()  # the target's AP per validation
+    assert curve[0] == "epoch,ap50,ap50_95" and len(curve) == 2 and curve[1].startswith("1,")
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
     request = json.loads((out / detect.REQUEST_FILE).read_text())
     assert (request["arch"], request["focal_gamma"], request["mosaic"]) == ("yolov8n", 1.5, 0.0)

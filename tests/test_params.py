@@ -160,15 +160,16 @@ def test_every_inpaint_key_is_read_by_some_chunk(config):
 # --- datasets ---------------------------------------------------------------------------------
 
 
-def test_datasets_read_the_seed_only_when_they_draw(config):
+def test_datasets_read_their_run_the_seed_and_the_empty_tile_share(config):
     config["experiments"]["runs"]["baseline"]["focal_gamma"] = 2.0
     for name, run in config["experiments"]["runs"].items():
         selected = datasets_params.dataset_settings(config, name)
         settings = as_settings(selected, datasets.Settings)
-        assert ("seed" in selected) == (run["kind"] in ("ablation", "replacement"))
+        assert settings.seed == config["experiments"]["seed"]
+        assert settings.keep_without_objects == config["experiments"]["keep_without_objects"]
         assert settings.experiment.kind == run["kind"] and "focal_gamma" not in selected["experiment"]
     ablation = {"classes": {"names": ["plane"], "target": "plane"}, "experiment": {"kind": "ablation", "keep": 5}}
-    with pytest.raises(ValueError, match="experiments.seed': missing"):
+    with pytest.raises(ValueError, match="seed"):
         as_settings(ablation, datasets.Settings)
 
 
@@ -191,11 +192,21 @@ def test_trainings_read_focal_alpha_only_with_a_focal_loss_and_never_the_runtime
     assert set(selected["train"]) | {"focal_alpha"} == expected | {"focal_alpha"}
 
 
+def test_learning_curve_is_the_baseline_validated_every_epoch(config):
+    selected = detect_params.learning_curve_settings(config, "baseline")
+    train = as_settings(selected, detect.DetectSettings).train
+    assert train.epochs == config["detect"]["learning_curve"]["epochs"] and train.val is True
+    baseline = detect_params.train_settings(config, "baseline")["train"]
+    assert {k: v for k, v in selected["train"].items() if k not in ("epochs", "val")} == {
+        k: v for k, v in baseline.items() if k not in ("epochs", "val")}
+
+
 def test_pretraining_reads_its_overrides_and_its_own_runtime(config):
     config["detect"]["pretrain"]["train"] = {**config["detect"]["pretrain"]["train"], "epochs": 3,
                                              "device": "cpu", "workers": 4}
     selected = detect_params.pretrain_settings(config)
     assert as_settings(selected, detect.DetectSettings).train.epochs == 3
+    assert selected["target"] is None  # its scenes hold no target
     assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
     assert detect_params.runtime(config, pretrain=True) == {"device": "cpu", "workers": 4}
     assert detect_params.runtime(config) == {key: config["detect"]["train"][key]

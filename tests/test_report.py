@@ -16,6 +16,7 @@ yolov8n,YOLOv8,baseline,baseline,,0.0,,1,0.60,0.30
 yolov8n,YOLOv8,ablation_50,ablation,,0.0,50,0,0.50,0.20
 yolov8n,YOLOv8,ablation_50,ablation,,0.0,50,1,0.30,0.10
 yolov8n,YOLOv8,replacement_50,replacement,tarmac_canny,0.0,50,0,0.70,0.35
+yolov8n,YOLOv8,paste_50,replacement,tarmac_paste,0.0,50,0,0.60,0.30
 yolov8n,YOLOv8,augment_24,augmentation,tarmac_canny,0.0,24,0,0.90,0.45
 yolov8n,YOLOv8,augment_24,augmentation,tarmac_canny,0.0,24,1,0.70,0.35
 yolov5nu,YOLOv5u,baseline,baseline,,0.0,,0,0.55,0.25
@@ -34,7 +35,7 @@ def row(summary, arch, experiment):
 
 def test_summary_is_mean_and_sample_std_over_seeds(table):
     summary = report.summarise(table)
-    assert len(summary) == 5
+    assert len(summary) == 6
     base = row(summary, "yolov8n", "baseline")
     assert base["seeds"] == 2
     assert base["ap50_mean"] == pytest.approx(0.70)
@@ -46,20 +47,23 @@ def test_summary_is_mean_and_sample_std_over_seeds(table):
 
 def test_sweep_lines_join_the_baseline_at_100_and_0(table):
     summary = report.summarise(table)
-    lines = dict(report.sweep_lines(summary, ("ablation", "replacement"), 100.0))
-    ablation = lines["YOLOv8 (yolov8n) ablation"]
+    v8 = summary[summary["arch"] == "yolov8n"]
+    lines = dict(report.sweep_lines(v8, ("ablation", "replacement"), 100.0, {"tarmac_paste"}))
+    ablation = lines["ablation"]
     assert list(ablation["sweep_value"]) == [50.0, 100.0]
     assert list(ablation["ap50_mean"]) == pytest.approx([0.40, 0.70])
-    assert "YOLOv8 (yolov8n) replacement tarmac_canny" in lines
-    augment = dict(report.sweep_lines(summary, ("augmentation",), 0.0))
-    assert list(augment["YOLOv8 (yolov8n) augmentation tarmac_canny"]["sweep_value"]) == [0.0, 24.0]
-    assert not any("yolov5nu" in label for label in lines)  # no sweep for that arch
+    assert set(lines) == {"ablation", "replacement diffusion (tarmac_canny)",
+                          "replacement copy-paste (tarmac_paste)"}
+    augment = dict(report.sweep_lines(v8, ("augmentation",), 0.0, set()))
+    assert list(augment["augmentation diffusion (tarmac_canny)"]["sweep_value"]) == [0.0, 24.0]
+    v5 = summary[summary["arch"] == "yolov5nu"]
+    assert report.sweep_lines(v5, ("ablation", "replacement"), 100.0, set()) == []
 
 
 def test_plots_are_written(table, tmp_path):
     summary = report.summarise(table)
     report.plot_bars(summary, tmp_path / "bars.png")
-    report.plot_sweeps(summary, tmp_path / "sweeps.png")
+    report.plot_sweeps(summary, tmp_path / "sweeps.png", {"tarmac_paste"})
     for name in ("bars.png", "sweeps.png"):
         image = cv2.imread(str(tmp_path / name))
         assert image is not None and image.shape[0] > 300 and image.std() > 5
@@ -74,19 +78,26 @@ def metrics_json(path, arch, experiment, seed, ap50):
 
 def test_main_reads_metrics_and_writes_the_tables(tmp_path):
     runs = {"baseline": {"kind": "baseline"}, "ablation_50": {"kind": "ablation", "keep": 50},
-            "focal_base": {"kind": "baseline", "focal_gamma": 1.5}}
+            "focal_base": {"kind": "baseline", "focal_gamma": 1.5},
+            "replacement_50": {"kind": "replacement", "keep": 50, "set": "tarmac_canny"}}
     paths = [metrics_json(tmp_path / "m" / f"{e}{s}.json", "yolov8n", e, s, 0.5 + 0.1 * s)
              for e in runs for s in (0, 1)]
     out = tmp_path / "report"
     report.main(["--settings", json.dumps({"runs": runs, "focal_gamma": 0.0}), "--metrics", *paths,
                  "--out", str(out)])
     ap = pd.read_csv(out / "ap.csv")
-    assert len(ap) == 6
+    assert len(ap) == 8
     assert list(ap.columns[:8]) == [*report.KEYS, "seed"]
     assert sorted(ap.loc[ap["experiment"] == "focal_base", "focal_gamma"]) == [1.5, 1.5]
     summary = pd.read_csv(out / "summary.csv")
     assert summary.loc[summary["experiment"] == "ablation_50", "ap50_mean"].item() == pytest.approx(0.55)
     assert (out / "ap_bars.png").exists() and (out / "sweeps.png").exists()
+    paired = pd.read_csv(out / "comparisons.csv")
+    ap50 = paired[paired["metric"] == "ap50"].iloc[0]
+    assert (ap50["comparison"], ap50["a"], ap50["b"], ap50["seeds"]) == (
+        "replacement_vs_ablation", "replacement_50", "ablation_50", 2)
+    assert ap50["mean_diff"] == pytest.approx(0.0)  # the same AP per seed in both
+    assert (out / "comparisons.png").exists()
 
 
 def test_metrics_of_an_unknown_experiment_are_an_error():

@@ -145,7 +145,9 @@ def test_tiny_run_quality_table_judges_every_synthetic_image(tiny_workflow):
     report = tiny_workflow / "results/report"
     summary = pd.read_csv(report / "synthetic_quality.csv")
     images = pd.read_csv(report / "synthetic_quality_images.csv")
-    sets = {p.parent.name: len(pd.read_csv(p)) for p in (tiny_workflow / "results/inpaint").glob("*/manifest.csv")}
+    sets = {p.parent.name: len(pd.read_csv(p)) for stage in ("inpaint", "copy_paste")
+            for p in (tiny_workflow / "results" / stage).glob("*/manifest.csv")}
+    assert "tarmac_paste" in sets
     assert set(summary["set"]) == set(sets) and set(summary["arch"]) == {"yolov8n"}
     for row in summary.itertuples():
         assert row.images == sets[row.set] == len(images[(images["set"] == row.set) & (images["arch"] == row.arch)])
@@ -157,4 +159,4 @@ def test_tiny_run_quality_table_judges_every_synthetic_image(tiny_workflow):
     metrics = json.loads((tiny_workflow / "results/detect/yolov8n/baseline/seed0/metrics.json").read_text())
     assert (images["judge_confidence"] == metrics["confidence"]).all()
     for name in sets:
-        assert (report / f"judged_{name}.png").stat().st_size > 0
+        assert (report / f"judged_{name}_yolov8n.png").stat().st_size > 0

@@ -29,6 +29,7 @@ import pandas as pd
 
 from workflow.core import io
 from workflow.core.geometry import flip
+from workflow.core.images import to_rgb
 from workflow.core.labels import ClassSettings, yolo_lines
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
@@ -94,7 +95,7 @@ def blend(tile: np.ndarray, crop: np.ndarray, alpha: np.ndarray, x: int, y: int)
 def paste_one(p: pl.Placement, crop_path: str, feather: int) -> np.ndarray:
     """The background tile with placement p's bank plane pasted -> (H, W, 3) uint8."""
     mask = flip(io.read_png(p.mask_path) > 0, p.flip)
-    crop = flip(io.read_png(crop_path), p.flip)
+    crop = flip(to_rgb(io.read_png(crop_path)), p.flip)
     return blend(io.read_png(p.background), crop, alpha_matte(mask, feather), p.x, p.y)
 
 

@@ -70,7 +70,7 @@ class TrainSettings:
     flipud: float = 0.0
     freeze: int = 0  # first N layers frozen (0: none)
     patience: int = 100
-    val: bool = True  # validate after every epoch (false: after the last one only)
+    val: bool = True  # validate after every epoch (false: never; best.pt is the last epoch)
     focal_gamma: float = 0.0  # 0: ultralytics' BCE; > 0: FocalLoss(gamma, alpha) instead
     focal_alpha: float | None = None
     class_aware: bool = False  # training images drawn by class weights (workflow.detect.sampling)
@@ -221,6 +221,10 @@ def workflow_trainer(settings: TrainSettings, target: str | None = None):
                 self.model.criterion = loss_class(self.model, gamma, alpha)
 
         def validate(self):
+            if not self.args.val:
+                # val false: no validation at all, not even after the last epoch (ultralytics'
+                # default); best.pt is then the last epoch's weights (fitness None each epoch)
+                return dict(self.metrics), None
             metrics, fitness = super().validate()
             if target is not None and metrics is not None:
                 curve = Path(self.save_dir) / CURVE_FILE
@@ -229,6 +233,15 @@ def workflow_trainer(settings: TrainSettings, target: str | None = None):
                 with curve.open("a") as handle:
                     handle.write(target_row(self.validator.metrics, self.data["names"], target, self.epoch + 1))
             return metrics, fitness
+
+        def final_eval(self):
+            if self.args.val:
+                return super().final_eval()
+            from ultralytics.utils.torch_utils import strip_optimizer
+
+            for path in (self.last, self.best):  # what the base class does, less its validation
+                if path.exists():
+                    strip_optimizer(path)
 
     return WorkflowTrainer
 

@@ -42,7 +42,8 @@ def sheet(table: pd.DataFrame, max_images: int) -> np.ndarray:
     for row in table.head(max_images).itertuples():
         after = read_png(row.image)
         cells += [read_png(row.background), after, draw_box(after, (row.xmin, row.ymin, row.xmax, row.ymax), BOX_COLOR)]
-        captions += [f"{row.tile_id}", f"s{row.size_class} {row.score:.2f}", f"{row.crop_id}"]
+        score = "" if pd.isna(row.score) else f" {row.score:.2f}"  # a pasted set has no picker score
+        captions += [f"{row.tile_id}", f"s{row.size_class}{score}", f"{row.crop_id}"]
     scale = max(1, 256 // cells[0].shape[0])
     return grid(cells, captions, columns=12, scale=scale)
 
