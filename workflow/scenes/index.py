@@ -102,6 +102,9 @@ def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str,
         if not with_target.empty:
             raise ValueError(f"{len(with_target)} of {len(scenes)} scenes hold {target!r}, "
                              "which these scenes must not hold")
+        if len(scenes) < len(SPLITS):
+            raise ValueError(f"cannot give each of the {len(SPLITS)} splits a scene: only "
+                             f"{len(scenes)} scenes")
     elif with_target.empty:
         raise ValueError(f"no {target!r} object in any of the {len(scenes)} indexed scenes: "
                          "the workflow needs the target class (see classes.target and the class maps)")
@@ -113,7 +116,9 @@ def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str,
     rng = np.random.default_rng(split.seed)
     result = pd.Series("", index=scenes.index, dtype=object)
     without_target = scenes[scenes["n_target"] == 0].sort_values("scene_id")
-    for group, minimum in ((with_target, 0 if target_free else 1), (without_target, 0)):
+    # every split needs scenes of the kind the workflow learns from: target scenes, or, for
+    # target-free scenes, any scene
+    for group, minimum in ((with_target, 0 if target_free else 1), (without_target, 1 if target_free else 0)):
         order = group.index[rng.permutation(len(group))]
         start = 0
         for name, count in allocate(len(group), split.fractions, minimum).items():
