@@ -15,7 +15,13 @@ from workflow.core import io
 from workflow.core.images import grid, overlay_mask
 from workflow.core.labels import BOX
 
-CROP_COLUMNS = ("crop_id", "image", *BOX)
+# What the bank reads of the tiling stage's crops: the image, the box in crop px, and where the
+# crop lies in its scene (working px origin, crop scale: working px per crop px), so that masks
+# are made from the scene's own pixels (workflow.bank.native).
+CROP_COLUMNS = ("crop_id", "image", "scene_id", "x0", "y0", "scale", *BOX)
+# What it reads of the index's scenes.csv: where each scene is and how to read its pixels.
+SCENE_COLUMNS = ("scene_id", "image_path", "width", "height", "native_width", "native_height",
+                 "scale", "bands", "stretch")
 BANK_COLUMNS = (
     ["crop_id", "image", "mask", "edges", "size_class", "scale"]
     + [f"mask_{k}" for k in BOX]
@@ -26,19 +32,26 @@ BANK_COLUMNS = (
 
 def read_crops(path: str | Path) -> pd.DataFrame:
     """The tiling stage's crops/manifest.csv; a missing column names the file and the column."""
-    crops = pd.read_csv(path, dtype={"crop_id": str, "image": str})
-    missing = [c for c in CROP_COLUMNS if c not in crops.columns]
-    if missing:
-        raise ValueError(
-            f"{path}: missing column(s) {missing}; expected at least {list(CROP_COLUMNS)}"
-        )
+    crops = pd.read_csv(path, dtype={"crop_id": str, "image": str, "scene_id": str})
+    _check_columns(crops, CROP_COLUMNS, path)
     if crops["crop_id"].duplicated().any():
         raise ValueError(
             f"{path}: duplicate crop_id {crops['crop_id'][crops['crop_id'].duplicated()].iloc[0]!r}"
         )
-    if "scale" not in crops.columns:  # working px per crop px; 1: a crop at the working GSD
-        crops["scale"] = 1.0
     return crops
+
+
+def read_scenes(path: str | Path) -> pd.DataFrame:
+    """The index's scenes.csv, indexed by scene_id; a missing column names the file."""
+    scenes = pd.read_csv(path, dtype={"scene_id": str})  # as workflow.tiles.tiling reads it
+    _check_columns(scenes, SCENE_COLUMNS, path)
+    return scenes.set_index("scene_id")
+
+
+def _check_columns(table: pd.DataFrame, columns, path) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(columns)}")
 
 
 def merge_chunks(crops: pd.DataFrame, chunk_dirs: list[Path]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ imports nothing from the package (validate.smk loads it by path, before any job 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 SPLITS = ("train", "val", "test")  # also workflow.core.labels.SPLITS
@@ -20,12 +21,25 @@ def check_target(names: Iterable[str], target: str) -> None:
         raise ValueError(f"config key 'classes.target': {target!r} is not in classes.names {names}")
 
 
-def check_class_map(source: str, mapping: Mapping[Any, str], names: Iterable[str]) -> None:
+def check_class_map(source: str, mapping: Mapping[Any, str | None] | None,
+                    names: Iterable[str]) -> None:
+    """The class map of a source that is read (data.<source> set): every value a detector class
+    or null (that label skipped). A layered config file removes the demo's entries by nulling
+    them, since Snakemake merges maps entry by entry."""
     names = list(names)
+    if mapping is None:
+        raise ValueError(f"config key 'classes.{source}': null, but data.{source} is set: give "
+                         f"the map from its labels to classes.names {names}")
     for label, name in mapping.items():
-        if name not in names:
+        if name is not None and name not in names:
             raise ValueError(f"config key 'classes.{source}.{label}': {name!r} is not in "
-                             f"classes.names {names}")
+                             f"classes.names {names}; map it to one of them, or to null to skip "
+                             "that label")
+
+
+def used_sources(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The label sources the index reads: those of xview and dota that are not null."""
+    return tuple(source for source in ("xview", "dota") if data.get(source))
 
 
 def check_fractions(fractions: Mapping[str, float], key: str = "split.fractions") -> None:
@@ -118,13 +132,16 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Every cross-key check on a whole (schema-valid) config."""
     classes = config["classes"]
     check_target(classes["names"], classes["target"])
-    for source in ("xview", "dota"):
+    # Only the maps of the sources read: a layered file that sets data.xview: null need not
+    # empty the demo's xView map (nor null it).
+    for source in used_sources(config["data"]):
         check_class_map(source, classes[source], classes["names"])
     check_fractions(config["split"]["fractions"])
     tiling = config["tiling"]
     check_overlap(tiling["detect_overlap"], tiling["detect_size"])
     check_value_range(tiling["tarmac"]["value_range"])
     _check_data(config["data"])
+    check_known_gsd(config["data"], tiling["gsd"])
     diffusion, inpaint = config["diffusion"], config["inpaint"]
     check_model_size(diffusion["preset"], tiling["crop_size"], tiling["detect_size"])
     for stage in ("pretrain", "finetune"):
@@ -148,6 +165,50 @@ def check_demo_gsd(dota_gsd: float | None) -> None:
     if dota_gsd is None:
         raise ValueError("config key 'data.dota.gsd': null, but data.demo writes its DOTA scenes "
                          "at that ground resolution; give it in metres per pixel (0.3 in the demo)")
+
+
+# How to pick a GSD the files do not give, repeated wherever one is missing (README.md, "Your
+# own data").
+GSD_HINT = ("measure a plane of known size: an airliner is 30-76 m long, a light aircraft "
+            "8-15 m; its length in pixels / its length in metres is the pixels per metre")
+NULL_GSD = ("", "null", "none", "nan")  # as workflow.scenes.readers.NULL_GSD
+
+
+def dota_files_without_gsd(labels: str, header_lines: int = 8) -> list[str]:
+    """The DOTA label files (*.txt in `labels`) whose header gives no usable `gsd:` value
+    (none, or null): read a few lines each, so that the workflow can say at load time what the
+    index would stop on. A missing folder holds none (the index names it)."""
+    folder = Path(labels)
+    if not folder.is_dir():
+        return []
+    unknown = []
+    for path in sorted(folder.glob("*.txt")):
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            head = [handle.readline() for _ in range(header_lines)]
+        values = [line.split(":", 1)[1].strip().lower() for line in head
+                  if line.lower().startswith("gsd:")]
+        if not values or values[0] in NULL_GSD:
+            unknown.append(path.name)
+    return unknown
+
+
+def check_known_gsd(data: Mapping[str, Any], working_gsd: float | None) -> None:
+    """With tiling.gsd set, every scene needs a native GSD: xView files carry none, so
+    data.xview.gsd must be given; DOTA files without a `gsd:` value need data.dota.gsd.
+    Checked at load so that the message reaches the console, not only the index's log."""
+    if working_gsd is None:
+        return
+    fix = f"; or set tiling.gsd: null to tile at native pixels. To choose a GSD, {GSD_HINT}"
+    if data.get("xview") and data["xview"].get("gsd") is None:
+        raise ValueError(f"config key 'data.xview.gsd': null, but tiling.gsd is {working_gsd} and "
+                         f"xView files carry no GSD: give the scenes' metres per pixel{fix}")
+    dota = data.get("dota")
+    if dota and dota.get("gsd") is None and not data.get("demo"):
+        unknown = dota_files_without_gsd(dota["labels"])
+        if unknown:
+            raise ValueError(f"config key 'data.dota.gsd': null, but tiling.gsd is {working_gsd} "
+                             f"and {len(unknown)} label file(s) in {dota['labels']} give no gsd "
+                             f"(first {unknown[0]}): give their metres per pixel{fix}")
 
 
 def _check_data(data: Mapping[str, Any]) -> None:
