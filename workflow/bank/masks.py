@@ -241,7 +241,7 @@ def build_chunk(settings: MasksSettings, crop_size: int, crops: pd.DataFrame,
                 io.write_png(tmp / names["masks"], mask)
                 io.write_png(tmp / names["edges"], edges)
                 rows.append(
-                    {"crop_id": record.crop_id, "image": record.image,
+                    {"crop_id": record.crop_id, "scene_id": record.scene_id, "image": record.image,
                      "mask": str(out / names["masks"]), "edges": str(out / names["edges"]),
                      "scale": float(record.scale), **fields}
                 )  # fmt: skip
@@ -257,7 +257,7 @@ def main(argv=None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     chunk = commands.add_parser("chunk", help="masks and edges of one chunk of the crops")
     merge = commands.add_parser("merge", help="chunks -> manifest, summary")
-    sheet = commands.add_parser("sheet", help="manifest -> contact sheet of the first planes")
+    sheet = commands.add_parser("sheet", help="manifest -> contact sheet of planes across scenes")
     for sub in (chunk, merge):
         sub.add_argument(
             "--settings", required=True, help='JSON {"masks": ..., "tiling": {"crop_size": S}}'
@@ -278,7 +278,7 @@ def main(argv=None) -> None:
     setup_logging()
     log = logging.getLogger(__name__)
     if args.command == "sheet":
-        bank = pd.read_csv(args.manifest, dtype={"crop_id": str})
+        bank = pd.read_csv(args.manifest, dtype={"crop_id": str, "scene_id": str})
         bank["flag_reason"] = bank["flag_reason"].astype(object).fillna("")
         planes = read_settings(args.settings, SheetSettings).contact_sheet_planes
         io.write_png(args.out, bank_sheet(bank, planes))
