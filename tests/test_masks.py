@@ -439,3 +439,26 @@ def test_chunk_index_out_of_range(tmp_path):
     with pytest.raises(ValueError, match="masks.chunks"):
         masks.main(["chunk", "--settings", settings_json(chunks=2), "--crops", str(crops),
                     "--scenes", scenes_of(crops), "--chunk", "2", "--out", str(tmp_path / "chunk2")])  # fmt: skip
+
+
+def test_contact_sheet_samples_across_scenes():
+    from workflow.bank.table import sheet_sample
+
+    # 3 scenes of 10, 2 and 1 planes, in manifest order: the first scene must not fill the sheet
+    bank = pd.DataFrame({"crop_id": [f"c{i}" for i in range(13)],
+                         "scene_id": ["a"] * 10 + ["b"] * 2 + ["c"]})  # fmt: skip
+    picked = sheet_sample(bank, 6)
+    assert set(picked["scene_id"]) == {"a", "b", "c"} and len(picked) == 6
+    assert list(picked["crop_id"]) == ["c0", "c10", "c12", "c1", "c11", "c2"]
+    many = pd.DataFrame({"crop_id": [f"c{i}" for i in range(40)],
+                         "scene_id": [f"s{i // 2:02d}" for i in range(40)]})  # fmt: skip
+    spread = sheet_sample(many, 5)  # 20 scenes, 5 planes: evenly spaced scenes, first to last
+    assert list(spread["scene_id"]) == ["s00", "s05", "s10", "s14", "s19"]
+
+
+def test_contact_sheet_caption_keeps_the_whole_crop_id():
+    from workflow.bank.table import spread_caption
+
+    text = "dota_airport_100_1234 size 5 scale 3.09"
+    parts = spread_caption(text, 3, 96)
+    assert "".join(parts) == text and all(len(p) <= 16 for p in parts)

@@ -7,6 +7,9 @@ imports nothing from the package (validate.smk loads it by path, before any job 
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -109,6 +112,54 @@ def check_model_size(preset: str, crop_size: int, detect_size: int) -> None:
                          "crop-size windows out of the detection tiles")
 
 
+class _Opaque:
+    """What checkpoint_arch puts in place of every object of a checkpoint's pickle but its plain
+    containers: nothing is imported or run, and no tensor is read."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _ArchUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return OrderedDict if (module, name) == ("collections", "OrderedDict") else _Opaque
+
+    def persistent_load(self, pid):  # tensor storages: left in the file
+        return None
+
+
+def checkpoint_arch(path: str) -> Mapping[str, Any] | None:
+    """The `arch` entry of a model file written by this workflow (workflow.diffusion.checkpoint),
+    read from the pickle inside torch's zip format without torch and without reading a tensor;
+    None for anything else (a guided-diffusion state dict, a missing or foreign file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+            with archive.open(name) as handle:
+                obj = _ArchUnpickler(handle).load()
+    except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, EOFError,
+            AttributeError, TypeError, ValueError):
+        return None
+    arch = obj.get("arch") if isinstance(obj, dict) else None
+    return arch if isinstance(arch, dict) else None
+
+
+def check_base_preset(preset: str, pretrained: str | None) -> None:
+    """A base model file written here records its preset: it must be diffusion.preset (a 32 px
+    base cannot start a 64 px model). Checked at load, so that a dry run says so."""
+    if not pretrained:
+        return
+    arch = checkpoint_arch(pretrained)
+    if arch is not None and arch.get("preset") != preset:
+        raise ValueError(f"config key 'diffusion.pretrained': {pretrained} is a base of preset "
+                         f"{arch.get('preset')!r} ({arch.get('image_size')} px), but "
+                         f"diffusion.preset is {preset!r}; give a base of that preset, or "
+                         "diffusion.pretrained: null to train one here (rule pretrain)")
+
+
 def device_ids(key: str, device: str) -> tuple[int, ...] | None:
     """The GPU ids of a detector device list ("0,1,2,3": ultralytics trains on those GPUs with
     its own DDP), or None for one device (auto | cpu | cuda | cuda:N). A list's ids are distinct
@@ -144,6 +195,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     check_known_gsd(config["data"], tiling["gsd"])
     diffusion, inpaint = config["diffusion"], config["inpaint"]
     check_model_size(diffusion["preset"], tiling["crop_size"], tiling["detect_size"])
+    check_base_preset(diffusion["preset"], diffusion["pretrained"])
     for stage in ("pretrain", "finetune"):
         check_steps(f"diffusion.{stage}.sample_steps", diffusion[stage]["sample_steps"],
                     diffusion["steps"])
