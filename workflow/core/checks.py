@@ -222,7 +222,7 @@ def check_demo_gsd(dota_gsd: float | None) -> None:
 # How to pick a GSD the files do not give, repeated wherever one is missing (README.md, "Your
 # own data").
 GSD_HINT = ("measure a plane of known size: an airliner is 30-76 m long, a light aircraft "
-            "8-15 m; its length in pixels / its length in metres is the pixels per metre")
+            "8-15 m; its length in metres / its length in pixels is the GSD (m/px)")
 NULL_GSD = ("", "null", "none", "nan")  # as workflow.scenes.readers.NULL_GSD
 
 
