@@ -75,6 +75,9 @@ def settings_from_json(text: str) -> IndexSettings:
     settings = read_settings(text, IndexSettings)
     if not (settings.data.xview or settings.data.dota):
         raise ValueError("config key 'data': give at least one of data.xview and data.dota")
+    for source in ("xview", "dota"):  # the class maps of the sources read, checked up front
+        if getattr(settings.data, source):
+            settings.classes.label_map(source)
     return settings
 
 
