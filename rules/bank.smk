@@ -1,5 +1,6 @@
 # Crops -> plane bank: a mask (SAM, GrabCut or the box), Canny edges and a size class per plane
-# crop. masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, summary)
+# crop. Masks are made on each plane's scene pixels near native resolution (the crops manifest
+# says where a crop lies, the index's scenes.csv where its scene is), then brought to the crop. masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, summary)
 # and the contact sheet, a rule of its own so that changing it does not rebuild the bank. The
 # chunk jobs ask for a GPU only when SAM runs (get_masks_gpu in common.smk).
 
@@ -7,6 +8,7 @@
 rule mask_chunk:
     input:
         crops="results/tiles/crops/manifest.csv",
+        scenes="results/index/scenes.csv",
         checkpoint=get_sam_checkpoint(),
         code=get_code("workflow.bank.masks"),
     output:
@@ -26,7 +28,7 @@ rule mask_chunk:
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.bank.masks chunk --settings {params.settings:q} --crops {input.crops}"
-        " --chunk {wildcards.chunk} --out {output.chunk} > {log} 2>&1"
+        " --scenes {input.scenes} --chunk {wildcards.chunk} --out {output.chunk} > {log} 2>&1"
 
 
 rule mask_merge:

@@ -90,15 +90,18 @@ change("classes.dota", value={"helicopter": "plane"}, text="`helicopter: plane` 
 change("split.fractions.train", {"split": {"fractions": {"train": 0.5, "val": 0.3}}}, "0.5 (val 0.3)")
 change("split.fractions.val", {"split": {"fractions": {"val": 0.1, "test": 0.3}}}, "0.1 (test 0.3)")
 change("split.fractions.test", {"split": {"fractions": {"test": 0.3, "train": 0.5}}}, "0.3 (train 0.5)")
-change("tiling.crop_size", {"tiling": {"crop_size": 64}, "diffusion": {"preset": "demo64"}},
-       "64 (preset demo64)")
+# the shipped base is demo32: a demo64 model needs a base of its own (diffusion.pretrained null)
+change("tiling.crop_size", {"tiling": {"crop_size": 64},
+                            "diffusion": {"preset": "demo64", "pretrained": None}},
+       "64 (preset demo64, base trained here)")
 change("tiling.tarmac.value_range", value=[60, 200])
 change("masks.method", value="box")
 change("masks.sam.checkpoint", value="resources/other/sam_vit_b_01ec64.pth")
 change("masks.canny_thresholds", value=[50, 150])
 change("masks.area_fraction_range", value=[0.1, 0.9])
-change("diffusion.preset", {"diffusion": {"preset": "demo64"}, "tiling": {"crop_size": 64}},
-       "demo64 (crop_size 64)")
+change("diffusion.preset", {"diffusion": {"preset": "demo64", "pretrained": None},
+                            "tiling": {"crop_size": 64}},
+       "demo64 (crop_size 64, base trained here)")
 change("diffusion.pretrained", value="resources/other/base.pt")
 change("diffusion.pretrain.ema", value=0.999)
 change("diffusion.finetune.ema", value=0.999)

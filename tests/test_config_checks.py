@@ -94,3 +94,82 @@ def test_a_detector_device_list_asks_for_that_many_gpus(workdir, tmp_path):
     if not __import__("torch").cuda.is_available():
         with pytest.raises(ValueError, match="names GPU 2, but this job sees 0 GPU"):
             train_device("0,1,2")
+
+
+# --- a user's own small file layered over the demo's ------------------------------------------
+
+
+def own_dota(root, gsd_header: str | None):
+    """A DOTA folder of one labelled scene (the dry run reads no pixels; the load-time GSD check
+    reads the label header)."""
+    (root / "images").mkdir(parents=True)
+    (root / "labelTxt").mkdir()
+    (root / "images" / "s0.png").write_bytes(b"")
+    header = "" if gsd_header is None else f"gsd:{gsd_header}\n"
+    (root / "labelTxt" / "s0.txt").write_text(header + "1 1 30 1 30 20 1 20 plane 0\n")
+    return {"images": str(root / "images"), "labels": str(root / "labelTxt")}
+
+
+def own_config(dota: dict, **changes) -> dict:
+    """One DOTA source, one class; the demo's xView map left as it is or nulled (`xview_map`)."""
+    values = {
+        "data": {"demo": None, "xview": None, "dota": {**dota, "gsd": 0.5}},
+        "classes": {"names": ["plane"],
+                    "dota": {"plane": "plane", "small-vehicle": None, "large-vehicle": None,
+                             "ship": None}},
+        "tiling": {"gsd": 1.0},
+    }  # fmt: skip
+    for key, value in changes.items():
+        section, name = key.split("__")
+        values[section][name] = value
+    return values
+
+
+@pytest.mark.parametrize("xview_map", ["kept", None], ids=["demo_xview_map_kept", "xview_map_null"])
+def test_a_small_user_file_layers_over_the_demo(workdir, tmp_path, xview_map):
+    """`--configfile config/config.yaml mine.yaml -- target`: the demo's xView map (classes not in
+    classes.names) does not stop a run that reads DOTA only, nor does a null map."""
+    values = own_config(own_dota(tmp_path / "dota", "null"))
+    if xview_map is None:
+        values["classes"]["xview"] = None
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", str(path), "--",
+                       "results/bank/summary.json")
+    assert re.search(r"^index\s+1$", result.stdout, re.MULTILINE), result.stdout[-2000:]
+    assert "demo_scenes" not in result.stdout
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"classes__dota": {"plane": "plane"}}, "classes.dota.small-vehicle"),  # the demo's entry stays
+    ({"classes__dota": None}, "classes.dota"),  # the source is read: it needs its map
+], ids=["demo_dota_entry", "dota_map_null"])
+def test_a_user_file_must_null_the_demo_entries_of_a_source_it_reads(workdir, tmp_path, change, key):
+    path = tmp_path / "mine.yaml"
+    values = own_config(own_dota(tmp_path / "dota", "0.5"))
+    values["classes"].update({k.split("__")[1]: v for k, v in change.items()})
+    path.write_text(yaml.safe_dump(values))
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", str(path), check=False)
+    assert result.returncode != 0 and key in result.stdout + result.stderr
+
+
+def test_unknown_gsd_with_a_working_gsd_stops_the_load_with_the_key(workdir, tmp_path):
+    """Label files saying gsd:null, data.dota.gsd null and tiling.gsd set: the dry run stops on
+    the console with the key and how to choose a GSD (not only in the index's log)."""
+    values = own_config(own_dota(tmp_path / "dota", "null"))
+    values["data"]["dota"]["gsd"] = None
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", str(path), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "config key 'data.dota.gsd'" in output
+    assert "airliner is 30-76 m long" in output and "tiling.gsd: null" in output
+
+
+def test_a_base_of_another_preset_stops_the_load_naming_both_keys(workdir, tmp_path):
+    path = tmp_path / "demo64.yaml"  # the shipped base is demo32
+    path.write_text(yaml.safe_dump({"diffusion": {"preset": "demo64"}, "tiling": {"crop_size": 64}}))
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", str(path), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "diffusion.pretrained" in output and "diffusion.preset is 'demo64'" in output

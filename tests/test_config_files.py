@@ -59,7 +59,8 @@ def placeholders(root) -> dict:
     for i in range(3):
         (xview / "images" / f"{i}.tif").touch()
         (dota / "images" / f"P{i:04d}.png").touch()
-        (dota / "labelTxt" / f"P{i:04d}.txt").touch()
+        # DOTA files carry their GSD; without it (and data.dota.gsd null) the load would stop
+        (dota / "labelTxt" / f"P{i:04d}.txt").write_text("gsd:0.146\n")
     (xview / "labels.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     models = {}
     for name in ("sam", "adm", "resnet", *FULL["detect"]["archs"]):

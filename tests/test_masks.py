@@ -78,16 +78,27 @@ def iou(a, b):
 
 
 def write_crops(folder: Path, images, boxes) -> Path:
-    """Crops as PNGs and a crops/manifest.csv with the tiling stage's columns."""
-    rows = []
+    """Crops as PNGs and a crops/manifest.csv with the tiling stage's columns; each crop is also
+    its own scene (native pixels, scale 1), listed in scenes.csv beside the manifest."""
+    rows, scenes = [], []
     for index, (image, box) in enumerate(zip(images, boxes)):
         path = folder / "images" / f"c{index}.png"
         io.write_png(path, image)
-        rows.append({"crop_id": f"c{index}", "image": str(path), "scene_id": "s0",
+        rows.append({"crop_id": f"c{index}", "image": str(path), "scene_id": f"s{index}",
                      "object_id": index, "x0": 0, "y0": 0, **dict(zip(masks.BOX, box)),
-                     "size_class": 0})  # fmt: skip
+                     "size_class": 0, "scale": 1.0})  # fmt: skip
+        scenes.append({"scene_id": f"s{index}", "image_path": str(path),
+                       "width": image.shape[1], "height": image.shape[0],
+                       "native_width": image.shape[1], "native_height": image.shape[0],
+                       "scale": 1.0, "bands": "1,2,3", "stretch": ""})  # fmt: skip
+    io.write_csv(folder / "scenes.csv", pd.DataFrame(scenes))
     io.write_csv(folder / "manifest.csv", pd.DataFrame(rows))
     return folder / "manifest.csv"
+
+
+def scenes_of(crops: Path) -> str:
+    """The scenes.csv that write_crops wrote beside a crops manifest."""
+    return str(crops.parent / "scenes.csv")
 
 
 def config_masks(**changes):
@@ -317,7 +328,7 @@ def test_sam_chunk_end_to_end(tiny_sam, tmp_path):
     crops = write_crops(tmp_path / "crops", [p[0] for p in planes], [p[2] for p in planes])
     sam_settings = {"model_type": "tiny", "checkpoint": str(tiny_sam), "batch_size": 2}
     settings = settings_json(method="sam", sam=sam_settings, chunks=1)
-    masks.main(["chunk", "--settings", settings, "--crops", str(crops), "--chunk", "0",
+    masks.main(["chunk", "--settings", settings, "--crops", str(crops), "--scenes", scenes_of(crops), "--chunk", "0",
                 "--out", str(tmp_path / "bank/chunk0")])  # fmt: skip
     table = pd.read_csv(tmp_path / "bank/chunk0/table.csv")
     assert list(table.columns) == masks.BANK_COLUMNS and len(table) == 3
@@ -335,7 +346,7 @@ def test_sam_chunk_without_checkpoint_stops(tmp_path):
     crops = write_crops(tmp_path / "crops", [image], [box])
     with pytest.raises(ValueError, match="masks.sam.checkpoint.*None"):
         masks.main(["chunk", "--settings", settings_json(method="sam"), "--crops", str(crops),
-                    "--chunk", "0", "--out", str(tmp_path / "chunk0")])  # fmt: skip
+                    "--scenes", scenes_of(crops), "--chunk", "0", "--out", str(tmp_path / "chunk0")])  # fmt: skip
     assert not (tmp_path / "chunk0").exists()  # nothing half-written, no GrabCut fallback
 
 
@@ -347,7 +358,7 @@ def run_bank(tmp_path, images, boxes, chunks=2, **changes):
     settings = settings_json(chunks=chunks, **changes)
     folders = [tmp_path / f"bank/chunk{i}" for i in range(chunks)]
     for index, folder in enumerate(folders):
-        masks.main(["chunk", "--settings", settings, "--crops", str(crops), "--chunk", str(index),
+        masks.main(["chunk", "--settings", settings, "--crops", str(crops), "--scenes", scenes_of(crops), "--chunk", str(index),
                     "--out", str(folder)])  # fmt: skip
     out = {k: tmp_path / f"bank/{k}" for k in ("manifest.csv", "sheet.png", "summary.json")}
     masks.main(
@@ -427,4 +438,27 @@ def test_chunk_index_out_of_range(tmp_path):
     crops = write_crops(tmp_path / "crops", [image], [box])
     with pytest.raises(ValueError, match="masks.chunks"):
         masks.main(["chunk", "--settings", settings_json(chunks=2), "--crops", str(crops),
-                    "--chunk", "2", "--out", str(tmp_path / "chunk2")])  # fmt: skip
+                    "--scenes", scenes_of(crops), "--chunk", "2", "--out", str(tmp_path / "chunk2")])  # fmt: skip
+
+
+def test_contact_sheet_samples_across_scenes():
+    from workflow.bank.table import sheet_sample
+
+    # 3 scenes of 10, 2 and 1 planes, in manifest order: the first scene must not fill the sheet
+    bank = pd.DataFrame({"crop_id": [f"c{i}" for i in range(13)],
+                         "scene_id": ["a"] * 10 + ["b"] * 2 + ["c"]})  # fmt: skip
+    picked = sheet_sample(bank, 6)
+    assert set(picked["scene_id"]) == {"a", "b", "c"} and len(picked) == 6
+    assert list(picked["crop_id"]) == ["c0", "c10", "c12", "c1", "c11", "c2"]
+    many = pd.DataFrame({"crop_id": [f"c{i}" for i in range(40)],
+                         "scene_id": [f"s{i // 2:02d}" for i in range(40)]})  # fmt: skip
+    spread = sheet_sample(many, 5)  # 20 scenes, 5 planes: evenly spaced scenes, first to last
+    assert list(spread["scene_id"]) == ["s00", "s05", "s10", "s14", "s19"]
+
+
+def test_contact_sheet_caption_keeps_the_whole_crop_id():
+    from workflow.bank.table import spread_caption
+
+    text = "dota_airport_100_1234 size 5 scale 3.09"
+    parts = spread_caption(text, 3, 96)
+    assert "".join(parts) == text and all(len(p) <= 16 for p in parts)

@@ -105,7 +105,7 @@ def test_index_reads_the_gsd_header_and_stops_on_an_unknown_one(tmp_path):
     assert (scenes.set_index("scene_id").loc[["dota_P0002", "dota_P0003"], "native_gsd"] == 0.3).all()
     assert summary["working_gsd"] == 0.3
     assert summary["sources"]["dota"]["native_gsd"] == {
-        "min": 0.146343590398, "max": 0.3, "unknown": 0, "resampled_scenes": 2}
+        "min": 0.146343590398, "max": 0.3, "unknown": 0, "from_config": 2, "resampled_scenes": 2}
     assert summary["sources"]["xview"]["native_gsd"]["resampled_scenes"] == 0
 
 

@@ -26,6 +26,17 @@ GRABCUT_MIN_SIDE = 96
 # "probable" background instead lets GrabCut turn the whole box to foreground (measured: IoU 0.61
 # instead of 0.98 on drawn planes touching the border).
 GRABCUT_RING = 1
+# The seed's colour prior (grabcut_seed): background colours need this many pixels outside the
+# box; their covariance gets this many grey levels of noise, so that a flat background does
+# not make every pixel "unlike" it.
+MIN_BACKGROUND = 16
+BACKGROUND_NOISE = 2.0
+# A pixel is "unlike" the background only this far from it (in standard deviations), whatever
+# Otsu's threshold: a box holding nothing but ground then keeps the plain box seed.
+MIN_UNLIKE = 1.0
+# Radius of the definite-foreground disk at the box centre (where a plane's wings meet its
+# fuselage), as a share of the box's longer side.
+CENTRE_DISK = 0.05
 
 
 def box_pixels(box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -48,15 +59,73 @@ def box_mask(shape: tuple[int, int], box) -> np.ndarray:
     return mask
 
 
-def grabcut_seed(shape: tuple[int, int], box) -> np.ndarray:
-    """GrabCut's initial labels for a box on an (H, W) crop -> (H, W) uint8: definite background
-    outside the box, probable foreground inside (what GC_INIT_WITH_RECT sets), and background on
-    a GRABCUT_RING wide strip inside the box along the sides that touch the crop's border.
-    """
-    height, width = shape
+def background_distance(image_rgb: np.ndarray, box) -> np.ndarray:
+    """How unlike the background each pixel is: the Mahalanobis distance of its RGB colour to the
+    colours outside the box (their mean and covariance, regularised by BACKGROUND_NOISE grey
+    levels) -> (H, W) float; None when fewer than MIN_BACKGROUND pixels lie outside the box."""
+    shape = image_rgb.shape[:2]
     x0, y0, x1, y1 = box_pixels(box, shape)
-    seed = np.full(shape, cv2.GC_BGD, dtype=np.uint8)
+    pixels = image_rgb.reshape(-1, 3).astype(np.float64)
+    outside = np.ones(shape, dtype=bool)
+    outside[y0:y1, x0:x1] = False
+    background = pixels[outside.ravel()]
+    if len(background) < MIN_BACKGROUND:
+        return None
+    spread = np.cov(background.T) + np.eye(3) * BACKGROUND_NOISE**2
+    centred = pixels - background.mean(axis=0)
+    squared = np.einsum("ij,jk,ik->i", centred, np.linalg.inv(spread), centred)
+    return np.sqrt(np.maximum(squared, 0)).reshape(shape)
+
+
+def otsu_cut(values: np.ndarray) -> float:
+    """Otsu's threshold of non-negative values (on 256 levels of their range)."""
+    top = float(values.max())
+    if top <= 0:
+        return 0.0
+    levels = np.clip(values / top * 255, 0, 255).astype(np.uint8)
+    cut, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return cut / 255 * top
+
+
+def grabcut_seed(image_rgb: np.ndarray, box) -> np.ndarray:
+    """GrabCut's initial labels for a box on an (H, W, 3) image -> (H, W) uint8.
+
+    Outside the box: definite background. Inside, the pixels unlike the background (distance to
+    the outside colours at least Otsu's threshold of the distances inside the box, and at least
+    MIN_UNLIKE): probable foreground, the others probable background; the unlike pixels of the
+    box's inner half (where a plane's fuselage and wing roots are), definite foreground. A
+    GRABCUT_RING wide strip inside the box along the sides that touch the image border is
+    background. With no pixel unlike the background, or no background to compare with, the
+    whole box is probable foreground (GC_INIT_WITH_RECT's seed).
+
+    Why: a box around a plane is mostly ground (0.2-0.4 of it is plane), so GrabCut seeded with
+    the box alone (GC_INIT_WITH_RECT) learns the ground as foreground, and then returns the
+    whole box, a blob, or nothing. Measured on the crops of two real development sets
+    (GDIT airport, UCAS-AOD; masks on the native regions of workflow.bank.native, 5
+    iterations), flagged share (empty or small masks): box seed 36 % / 28 %; with the centre
+    disk 19 %; with the colour-distance split 14 % / 7 %; with the inner half also definite
+    0.3 % / 0 %, median mask area 0.24 / 0.20 of the box.
+    """
+    height, width = image_rgb.shape[:2]
+    x0, y0, x1, y1 = box_pixels(box, (height, width))
+    seed = np.full((height, width), cv2.GC_BGD, dtype=np.uint8)
     seed[y0:y1, x0:x1] = cv2.GC_PR_FGD
+    distance = background_distance(image_rgb, box)
+    inside = np.zeros((height, width), dtype=bool)
+    inside[y0:y1, x0:x1] = True
+    if distance is not None:
+        cut = max(otsu_cut(distance[y0:y1, x0:x1]), MIN_UNLIKE)
+        unlike = inside & (distance >= cut)
+    if distance is not None and unlike.any():
+        core = np.zeros((height, width), dtype=bool)
+        qx, qy = (x1 - x0) // 4, (y1 - y0) // 4
+        core[y0 + qy : y1 - qy, x0 + qx : x1 - qx] = True
+        seed[inside & ~unlike] = cv2.GC_PR_BGD
+        seed[core & unlike] = cv2.GC_FGD
+    xmin, ymin, xmax, ymax = (float(v) for v in box)
+    radius = max(1, round(CENTRE_DISK * max(xmax - xmin, ymax - ymin)))
+    centre = (int((xmin + xmax) / 2), int((ymin + ymax) / 2))
+    cv2.circle(seed, centre, radius, int(cv2.GC_FGD), -1)
     r = GRABCUT_RING
     for touches, strip in (
         (x0 == 0, np.s_[y0:y1, x0 : x0 + r]), (x1 == width, np.s_[y0:y1, x1 - r : x1]),
@@ -68,16 +137,16 @@ def grabcut_seed(shape: tuple[int, int], box) -> np.ndarray:
 
 
 def grabcut_mask(image_rgb: np.ndarray, box, iterations: int) -> np.ndarray:
-    """GrabCut seeded with the box on an (H, W, 3) uint8 crop -> (H, W) bool.
+    """GrabCut seeded from the box on an (H, W, 3) uint8 image -> (H, W) bool.
 
-    The seed is the box rectangle (grabcut_seed; equal to GC_INIT_WITH_RECT's when the box is
-    clear of the border), the crop is enlarged (GRABCUT_MIN_SIDE), and OpenCV's RNG (used by the
-    k-means that starts GrabCut's colour models) is seeded, so the result depends on the inputs only.
+    The seed is grabcut_seed's, computed on the image as given; the image is enlarged
+    (GRABCUT_MIN_SIDE) and OpenCV's RNG (used by the k-means that starts GrabCut's colour
+    models) is seeded, so the result depends on the inputs only.
     """
     height, width = image_rgb.shape[:2]
     factor = max(1, math.ceil(GRABCUT_MIN_SIDE / min(height, width)))
     big = cv2.resize(image_rgb, (width * factor, height * factor), interpolation=cv2.INTER_CUBIC)
-    seed = grabcut_seed((height, width), box)
+    seed = grabcut_seed(image_rgb, box)
     labels = cv2.resize(seed, (width * factor, height * factor), interpolation=cv2.INTER_NEAREST)
     cv2.setRNGSeed(0)
     cv2.grabCut(
@@ -86,7 +155,7 @@ def grabcut_mask(image_rgb: np.ndarray, box, iterations: int) -> np.ndarray:
         iterations, cv2.GC_INIT_WITH_MASK,
     )  # fmt: skip
     foreground = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    # Back to crop pixels: a pixel is foreground when most of its enlarged copy is.
+    # Back to the image's pixels: a pixel is foreground when most of its enlarged copy is.
     small = cv2.resize(foreground, (width, height), interpolation=cv2.INTER_AREA)
     return small >= 0.5
 

@@ -6,13 +6,26 @@ Methods (config `masks.method`, allowed values in METHODS):
 - `box`: the filled box, for ablations.
 There is no fallback from one method to another: a missing SAM checkpoint is an error.
 
+Where masks are made. `sam` and `grabcut` segment each plane where its scene holds it: a region
+around the box read near the scene's native resolution (workflow.bank.native; the crops
+manifest says where each crop lies in its scene, the index's scenes.csv where the scene is),
+and the mask is brought to the crop's geometry (working GSD, `shrink` scale) by area averaging.
+On real imagery a crop often holds a plane at a fifth of its native pixels, too few for either
+method. `box` needs no pixels: it fills the crop box.
+
+Edges are Canny on the crop itself: the crop is the scene resampled to the crop's geometry, the
+image the Canny-conditioned model trains on with Canny at random thresholds
+(workflow.diffusion.data), so the bank's edge maps describe the plane as the model has seen
+edges drawn. Native-resolution edges shrunk to the crop would be denser than any it saw.
+
 Every raw mask goes through the same post-processing (workflow.bank.mask_ops.postprocess); the bank
 records the mask's tight box and flags masks whose area is implausible for their box, keeping
 them in the manifest (`flagged`, `flag_reason`) so they are counted, not lost. Consumers of
 results/bank/manifest.csv drop flagged rows themselves.
 
 Commands (docs/dataflow.md, "plane bank"):
-  python -m workflow.bank.masks chunk --settings JSON --crops CSV --chunk I --out results/bank/chunkI
+  python -m workflow.bank.masks chunk --settings JSON --crops CSV --scenes results/index/scenes.csv
+      --chunk I --out results/bank/chunkI
   python -m workflow.bank.masks merge --settings JSON --crops CSV --chunks DIR... --manifest CSV
       --summary JSON [--crops-summary results/tiles/crops/summary.json]
   python -m workflow.bank.masks sheet --settings '{"contact_sheet_planes": N}' --manifest CSV --out PNG
@@ -30,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workflow.bank import native
 from workflow.bank.edges import canny_fixed, edges_near_mask
 from workflow.bank.mask_ops import area_flag, box_mask, grabcut_mask, postprocess
 from workflow.bank.params import METHOD_KEYS
@@ -38,6 +52,7 @@ from workflow.bank.table import (
     bank_sheet,
     merge_chunks,
     read_crops,
+    read_scenes,
     summarize,
 )
 from workflow.core import io
@@ -189,11 +204,25 @@ def load_model(settings: MasksSettings):
     return load_sam(settings.sam.model_type, settings.sam.checkpoint, pick_device("auto"))
 
 
-def build_chunk(
-    settings: MasksSettings, crop_size: int, crops: pd.DataFrame, chunk: int, out: Path
-):
+def crop_masks(settings: MasksSettings, batch: pd.DataFrame, scenes: pd.DataFrame,
+               images: list[np.ndarray], crop_size: int, model=None) -> list[np.ndarray]:
+    """Raw masks (S, S) bool of a batch of crops-manifest rows: `box` on the crops, the other
+    methods on each plane's native region (post-processed there), brought to the crop."""
+    boxes = batch[BOX].to_numpy(dtype=np.float64)
+    if settings.method == "box":
+        return raw_masks(settings, images, boxes)
+    regions = native.read_regions(batch, scenes)
+    region_boxes = np.array([region.box(box) for (region, _), box in zip(regions, boxes)])
+    raws = raw_masks(settings, [image for _, image in regions], region_boxes, model)
+    return [native.to_crop(postprocess(raw, box), region, crop_size)
+            for raw, box, (region, _) in zip(raws, region_boxes, regions)]
+
+
+def build_chunk(settings: MasksSettings, crop_size: int, crops: pd.DataFrame,
+                scenes: pd.DataFrame, chunk: int, out: Path):
     """Masks, edges and table.csv of chunk `chunk` (rows whose index % chunks == chunk), written
-    as one folder `out` atomically. Returns the table (BANK_COLUMNS)."""
+    as one folder `out` atomically. `scenes`: the index's scenes.csv (table.read_scenes).
+    Returns the table (BANK_COLUMNS)."""
     if not 0 <= chunk < settings.chunks:
         raise ValueError(f"--chunk {chunk}: must be in 0..{settings.chunks - 1} (masks.chunks)")
     part = crops.iloc[chunk :: settings.chunks]
@@ -205,15 +234,14 @@ def build_chunk(
             batch = part.iloc[start : start + group]
             images = [read_crop(path, crop_size) for path in batch["image"]]
             boxes = batch[BOX].to_numpy(dtype=np.float64)
-            for record, image, raw, box in zip(
-                batch.itertuples(), images, raw_masks(settings, images, boxes, model), boxes
-            ):
+            raws = crop_masks(settings, batch, scenes, images, crop_size, model)
+            for record, image, raw, box in zip(batch.itertuples(), images, raws, boxes):
                 fields, mask, edges = bank_entry(image, raw, box, settings, crop_size)
                 names = {kind: f"{kind}/{record.crop_id}.png" for kind in ("masks", "edges")}
                 io.write_png(tmp / names["masks"], mask)
                 io.write_png(tmp / names["edges"], edges)
                 rows.append(
-                    {"crop_id": record.crop_id, "image": record.image,
+                    {"crop_id": record.crop_id, "scene_id": record.scene_id, "image": record.image,
                      "mask": str(out / names["masks"]), "edges": str(out / names["edges"]),
                      "scale": float(record.scale), **fields}
                 )  # fmt: skip
@@ -229,12 +257,13 @@ def main(argv=None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     chunk = commands.add_parser("chunk", help="masks and edges of one chunk of the crops")
     merge = commands.add_parser("merge", help="chunks -> manifest, summary")
-    sheet = commands.add_parser("sheet", help="manifest -> contact sheet of the first planes")
+    sheet = commands.add_parser("sheet", help="manifest -> contact sheet of planes across scenes")
     for sub in (chunk, merge):
         sub.add_argument(
             "--settings", required=True, help='JSON {"masks": ..., "tiling": {"crop_size": S}}'
         )
         sub.add_argument("--crops", required=True, help="results/tiles/crops/manifest.csv")
+    chunk.add_argument("--scenes", required=True, help="results/index/scenes.csv")
     chunk.add_argument("--chunk", type=int, required=True)
     chunk.add_argument("--out", required=True, type=Path, help="results/bank/chunk{I}")
     merge.add_argument("--chunks", nargs="*", default=[], type=Path, help="the chunk folders")
@@ -249,7 +278,7 @@ def main(argv=None) -> None:
     setup_logging()
     log = logging.getLogger(__name__)
     if args.command == "sheet":
-        bank = pd.read_csv(args.manifest, dtype={"crop_id": str})
+        bank = pd.read_csv(args.manifest, dtype={"crop_id": str, "scene_id": str})
         bank["flag_reason"] = bank["flag_reason"].astype(object).fillna("")
         planes = read_settings(args.settings, SheetSettings).contact_sheet_planes
         io.write_png(args.out, bank_sheet(bank, planes))
@@ -262,7 +291,8 @@ def main(argv=None) -> None:
     crops = read_crops(args.crops)
     started = time.perf_counter()
     if args.command == "chunk":
-        table = build_chunk(settings, crop_size, crops, args.chunk, args.out)
+        table = build_chunk(settings, crop_size, crops, read_scenes(args.scenes), args.chunk,
+                            args.out)
         log.info(
             "chunk %d/%d: %d crops, %d flagged, method %s, %.1f s", args.chunk, settings.chunks,
             len(table), int(table["flagged"].sum()), settings.method, time.perf_counter() - started,

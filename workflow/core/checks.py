@@ -7,6 +7,10 @@ imports nothing from the package (validate.smk loads it by path, before any job 
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 SPLITS = ("train", "val", "test")  # also workflow.core.labels.SPLITS
@@ -20,12 +24,25 @@ def check_target(names: Iterable[str], target: str) -> None:
         raise ValueError(f"config key 'classes.target': {target!r} is not in classes.names {names}")
 
 
-def check_class_map(source: str, mapping: Mapping[Any, str], names: Iterable[str]) -> None:
+def check_class_map(source: str, mapping: Mapping[Any, str | None] | None,
+                    names: Iterable[str]) -> None:
+    """The class map of a source that is read (data.<source> set): every value a detector class
+    or null (that label skipped). A layered config file removes the demo's entries by nulling
+    them, since Snakemake merges maps entry by entry."""
     names = list(names)
+    if mapping is None:
+        raise ValueError(f"config key 'classes.{source}': null, but data.{source} is set: give "
+                         f"the map from its labels to classes.names {names}")
     for label, name in mapping.items():
-        if name not in names:
+        if name is not None and name not in names:
             raise ValueError(f"config key 'classes.{source}.{label}': {name!r} is not in "
-                             f"classes.names {names}")
+                             f"classes.names {names}; map it to one of them, or to null to skip "
+                             "that label")
+
+
+def used_sources(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The label sources the index reads: those of xview and dota that are not null."""
+    return tuple(source for source in ("xview", "dota") if data.get(source))
 
 
 def check_fractions(fractions: Mapping[str, float], key: str = "split.fractions") -> None:
@@ -104,6 +121,54 @@ def check_model_size(preset: str, crop_size: int, detect_size: int) -> None:
                          "crop-size windows out of the detection tiles")
 
 
+class _Opaque:
+    """What checkpoint_arch puts in place of every object of a checkpoint's pickle but its plain
+    containers: nothing is imported or run, and no tensor is read."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _ArchUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return OrderedDict if (module, name) == ("collections", "OrderedDict") else _Opaque
+
+    def persistent_load(self, pid):  # tensor storages: left in the file
+        return None
+
+
+def checkpoint_arch(path: str) -> Mapping[str, Any] | None:
+    """The `arch` entry of a model file written by this workflow (workflow.diffusion.checkpoint),
+    read from the pickle inside torch's zip format without torch and without reading a tensor;
+    None for anything else (a guided-diffusion state dict, a missing or foreign file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+            with archive.open(name) as handle:
+                obj = _ArchUnpickler(handle).load()
+    except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, EOFError,
+            AttributeError, TypeError, ValueError):
+        return None
+    arch = obj.get("arch") if isinstance(obj, dict) else None
+    return arch if isinstance(arch, dict) else None
+
+
+def check_base_preset(preset: str, pretrained: str | None) -> None:
+    """A base model file written here records its preset: it must be diffusion.preset (a 32 px
+    base cannot start a 64 px model). Checked at load, so that a dry run says so."""
+    if not pretrained:
+        return
+    arch = checkpoint_arch(pretrained)
+    if arch is not None and arch.get("preset") != preset:
+        raise ValueError(f"config key 'diffusion.pretrained': {pretrained} is a base of preset "
+                         f"{arch.get('preset')!r} ({arch.get('image_size')} px), but "
+                         f"diffusion.preset is {preset!r}; give a base of that preset, or "
+                         "diffusion.pretrained: null to train one here (rule pretrain)")
+
+
 def device_ids(key: str, device: str) -> tuple[int, ...] | None:
     """The GPU ids of a detector device list ("0,1,2,3": ultralytics trains on those GPUs with
     its own DDP), or None for one device (auto | cpu | cuda | cuda:N). A list's ids are distinct
@@ -127,15 +192,19 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Every cross-key check on a whole (schema-valid) config."""
     classes = config["classes"]
     check_target(classes["names"], classes["target"])
-    for source in ("xview", "dota"):
+    # Only the maps of the sources read: a layered file that sets data.xview: null need not
+    # empty the demo's xView map (nor null it).
+    for source in used_sources(config["data"]):
         check_class_map(source, classes[source], classes["names"])
     check_fractions(config["split"]["fractions"])
     tiling = config["tiling"]
     check_overlap(tiling["detect_overlap"], tiling["detect_size"])
     check_value_range(tiling["tarmac"]["value_range"])
     _check_data(config["data"])
+    check_known_gsd(config["data"], tiling["gsd"])
     diffusion, inpaint = config["diffusion"], config["inpaint"]
     check_model_size(diffusion["preset"], tiling["crop_size"], tiling["detect_size"])
+    check_base_preset(diffusion["preset"], diffusion["pretrained"])
     for stage in ("pretrain", "finetune"):
         check_steps(f"diffusion.{stage}.sample_steps", diffusion[stage]["sample_steps"],
                     diffusion["steps"])
@@ -157,6 +226,50 @@ def check_demo_gsd(dota_gsd: float | None) -> None:
     if dota_gsd is None:
         raise ValueError("config key 'data.dota.gsd': null, but data.demo writes its DOTA scenes "
                          "at that ground resolution; give it in metres per pixel (0.3 in the demo)")
+
+
+# How to pick a GSD the files do not give, repeated wherever one is missing (README.md, "Your
+# own data").
+GSD_HINT = ("measure a plane of known size: an airliner is 30-76 m long, a light aircraft "
+            "8-15 m; its length in metres / its length in pixels is the GSD (m/px)")
+NULL_GSD = ("", "null", "none", "nan")  # as workflow.scenes.readers.NULL_GSD
+
+
+def dota_files_without_gsd(labels: str, header_lines: int = 8) -> list[str]:
+    """The DOTA label files (*.txt in `labels`) whose header gives no usable `gsd:` value
+    (none, or null): read a few lines each, so that the workflow can say at load time what the
+    index would stop on. A missing folder holds none (the index names it)."""
+    folder = Path(labels)
+    if not folder.is_dir():
+        return []
+    unknown = []
+    for path in sorted(folder.glob("*.txt")):
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            head = [handle.readline() for _ in range(header_lines)]
+        values = [line.split(":", 1)[1].strip().lower() for line in head
+                  if line.lower().startswith("gsd:")]
+        if not values or values[0] in NULL_GSD:
+            unknown.append(path.name)
+    return unknown
+
+
+def check_known_gsd(data: Mapping[str, Any], working_gsd: float | None) -> None:
+    """With tiling.gsd set, every scene needs a native GSD: xView files carry none, so
+    data.xview.gsd must be given; DOTA files without a `gsd:` value need data.dota.gsd.
+    Checked at load so that the message reaches the console, not only the index's log."""
+    if working_gsd is None:
+        return
+    fix = f"; or set tiling.gsd: null to tile at native pixels. To choose a GSD, {GSD_HINT}"
+    if data.get("xview") and data["xview"].get("gsd") is None:
+        raise ValueError(f"config key 'data.xview.gsd': null, but tiling.gsd is {working_gsd} and "
+                         f"xView files carry no GSD: give the scenes' metres per pixel{fix}")
+    dota = data.get("dota")
+    if dota and dota.get("gsd") is None and not data.get("demo"):
+        unknown = dota_files_without_gsd(dota["labels"])
+        if unknown:
+            raise ValueError(f"config key 'data.dota.gsd': null, but tiling.gsd is {working_gsd} "
+                             f"and {len(unknown)} label file(s) in {dota['labels']} give no gsd "
+                             f"(first {unknown[0]}): give their metres per pixel{fix}")
 
 
 def _check_data(data: Mapping[str, Any]) -> None:

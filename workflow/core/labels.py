@@ -65,20 +65,30 @@ def read_yolo(path: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
 @dataclasses.dataclass(frozen=True)
 class ClassSettings:
     """Config section `classes`: detector classes in YOLO id order, the rare target class, and
-    the source label maps (only the index and the tiling read them)."""
+    the source label maps (only the index reads them).
+
+    A map may be None (its source unused) and an entry None (that label skipped); both are kept
+    as given, and `label_map` checks the map of a source that is read (`check_class_map`): the
+    map of an unused source may name classes that are not in `names`."""
 
     names: tuple[str, ...]
     target: str
-    xview: Mapping[str, str] = dataclasses.field(default_factory=dict)  # type id -> class name
-    dota: Mapping[str, str] = dataclasses.field(default_factory=dict)  # category -> class name
+    xview: Mapping[str, str | None] | None = None  # type id -> class name
+    dota: Mapping[str, str | None] | None = None  # category -> class name
 
     def __post_init__(self):
         object.__setattr__(self, "names", tuple(self.names))
         check_target(self.names, self.target)
-        for source in ("xview", "dota"):
-            check_class_map(source, getattr(self, source), self.names)
+
+    def label_map(self, source: str) -> dict[str, str]:
+        """The checked map of a source that is read, without its null entries."""
+        mapping = getattr(self, source)
+        check_class_map(source, mapping, self.names)
+        return {str(label): name for label, name in mapping.items() if name is not None}
 
     def class_id(self, name: str) -> int:
+        if name not in self.names:
+            raise ValueError(f"class {name!r} is not in classes.names {list(self.names)}")
         return self.names.index(name)
 
     @property

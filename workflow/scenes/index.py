@@ -34,8 +34,8 @@ from workflow.scenes.readers import SourceRead, read_dota, read_xview
 from workflow.scenes.sources import DataSettings
 
 SCENE_COLUMNS = ["scene_id", "source", "image_path", "width", "height", "split", "n_objects",
-                 "n_target", "native_width", "native_height", "native_gsd", "gsd", "scale", "bands",
-                 "stretch"]
+                 "n_target", "native_width", "native_height", "native_gsd", "gsd_from", "gsd", "scale",
+                 "bands", "stretch"]
 OBJECT_COLUMNS = ["object_id", "scene_id", "source_label", "class_name", "class_id", "xmin", "ymin",
                   "xmax", "ymax", "clipped", "difficult"]
 
@@ -75,6 +75,9 @@ def settings_from_json(text: str) -> IndexSettings:
     settings = read_settings(text, IndexSettings)
     if not (settings.data.xview or settings.data.dota):
         raise ValueError("config key 'data': give at least one of data.xview and data.dota")
+    for source in ("xview", "dota"):  # the class maps of the sources read, checked up front
+        if getattr(settings.data, source):
+            settings.classes.label_map(source)
     return settings
 
 
@@ -167,11 +170,14 @@ def _counts(scenes: pd.DataFrame, objects: pd.DataFrame, classes: ClassSettings)
 
 
 def _gsd_range(scenes: pd.DataFrame) -> dict:
-    """Native GSDs of some scenes: least, greatest, how many unknown; and how many are resampled."""
+    """Native GSDs of some scenes: least, greatest, how many unknown, how many took the
+    configuration's data.<source>.gsd (their files give none, or gsd:null); and how many are
+    resampled."""
     known = pd.to_numeric(scenes["native_gsd"], errors="coerce").dropna()
     return {"min": float(known.min()) if len(known) else None,
             "max": float(known.max()) if len(known) else None,
             "unknown": int(len(scenes) - len(known)),
+            "from_config": int((scenes["gsd_from"] == "config").sum()),
             "resampled_scenes": int((scenes["scale"] != 1.0).sum())}
 
 
@@ -201,6 +207,12 @@ def main(argv=None) -> None:
     io.write_csv(args.objects, objects)
     io.write_csv(args.scenes, scenes)
     io.write_json(args.summary, summary)
+    for name, counts in summary["sources"].items():
+        taken = counts["native_gsd"]["from_config"]
+        if taken:  # the files say nothing (or gsd:null): the GSD is the configuration's guess
+            log.warning("%s: %d of %d scenes take their native GSD %s m/px from config key "
+                        "'data.%s.gsd' (their label files give none)", name, taken,
+                        counts["scenes"], getattr(settings.data, name).gsd, name)
     if settings.tiling.gsd is not None:
         log.info("working GSD %.4g m/px; native GSD per source %s", settings.tiling.gsd,
                  {name: counts["native_gsd"] for name, counts in summary["sources"].items()})

@@ -36,6 +36,7 @@ import math
 from pathlib import Path
 from typing import Mapping
 
+from workflow.core.checks import GSD_HINT
 from workflow.core.geometry import clip_to_image
 from workflow.core.labels import ClassSettings
 from workflow.scenes import rasters
@@ -59,6 +60,10 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 # format conversions also read 2, as not difficult (ParseTxtAndWrite maps 2 to 0).
 DOTA_DIFFICULT = {"0": 0, "1": 1, "2": 0}
 NULL_GSD = ("", "null", "none", "nan")  # `gsd:` values meaning "unknown"
+# Where a scene's native GSD came from (scenes.csv `gsd_from`): its label file's `gsd:` header,
+# or data.<source>.gsd (xView files carry none; DOTA files without the header or with gsd:null).
+# Empty when the GSD is unknown.
+GSD_FROM = ("label", "config")
 
 
 @dataclasses.dataclass
@@ -113,11 +118,12 @@ def read_pixels_format(read: SourceRead, image: Path) -> tuple[int, int, tuple, 
 
 def build_scene(read: SourceRead, image: Path, raw: list, reference: str, native_gsd,
                 class_map: Mapping[str, str], classes: ClassSettings,
-                skips: SkipLog) -> tuple[dict, list[dict]] | None:
+                skips: SkipLog, gsd_from: str = "label") -> tuple[dict, list[dict]] | None:
     """One scene row and its object rows from raw `(source_label, native box, difficult)` labels.
 
     `reference` names where the labels came from, for the log; `native_gsd` is the scene's GSD
-    (None: unknown). Returns None (counted) when the image is missing or unreadable.
+    (None: unknown), `gsd_from` where it came from (GSD_FROM). Returns None (counted) when the
+    image is missing or unreadable.
     """
     if not image.is_file():
         skips.skip("missing_image", f"{image} not found ({len(raw)} labels in {reference})")
@@ -132,7 +138,8 @@ def build_scene(read: SourceRead, image: Path, raw: list, reference: str, native
     if native_gsd is None and read.working_gsd is not None:
         raise ValueError(f"{reference}: the GSD of {image.name} is unknown and tiling.gsd is "
                          f"{read.working_gsd}: set config key '{read.key('gsd')}' to the GSD to "
-                         "assume (m/px), or tiling.gsd: null to tile at native pixels")
+                         "assume (m/px), or tiling.gsd: null to tile at native pixels. To choose "
+                         f"a GSD, {GSD_HINT}")
     size = scene_size(native_width, native_height, native_gsd, read.working_gsd)
     scene_id = f"{read.source}_{image.stem}"
     objects = []
@@ -157,7 +164,8 @@ def build_scene(read: SourceRead, image: Path, raw: list, reference: str, native
     scene = dict(scene_id=scene_id, source=read.source, image_path=str(image), width=size.width,
                  height=size.height, n_objects=len(objects), n_target=n_target,
                  native_width=native_width, native_height=native_height,
-                 native_gsd=native_gsd, gsd=size.gsd, scale=size.scale,
+                 native_gsd=native_gsd, gsd_from=gsd_from if native_gsd is not None else "",
+                 gsd=size.gsd, scale=size.scale,
                  bands=rasters.format_numbers(bands),
                  stretch=rasters.format_numbers(limits))
     return scene, objects
@@ -216,6 +224,7 @@ def read_xview(images: Path, labels: Path, classes: ClassSettings, read: SourceR
         raise ValueError(f"xView labels {labels} (config data.xview.labels): {error}") from None
     if not isinstance(collection, dict) or not isinstance(collection.get("features"), list):
         raise ValueError(f"xView labels {labels}: not a GeoJSON FeatureCollection")
+    class_map = classes.label_map("xview")
     skips = SkipLog("xview")
     by_image: dict[str, tuple] = {}
     for index, feature in enumerate(collection["features"]):
@@ -224,8 +233,9 @@ def read_xview(images: Path, labels: Path, classes: ClassSettings, read: SourceR
         except (ValueError, TypeError) as error:
             skips.skip("malformed_label", f"{labels}: feature {index}: {error}")
             continue
-        by_image.setdefault(image_id, ([], str(labels), read.paths.gsd))[0].append((type_id, box, 0))
-    return _collect(read, images, by_image, classes.xview, classes, skips)
+        by_image.setdefault(image_id, ([], str(labels), read.paths.gsd, "config"))[0].append(
+            (type_id, box, 0))
+    return _collect(read, images, by_image, class_map, classes, skips)
 
 
 def parse_dota_line(line: str) -> tuple[str, tuple, int]:
@@ -311,25 +321,30 @@ def read_dota(images: Path, labels: Path, classes: ClassSettings, read: SourceRe
     for path, key in ((images, "images"), (labels, "labels")):
         if not path.is_dir():
             raise ValueError(f"DOTA {key} folder {path} (config data.dota.{key}) does not exist")
+    class_map = classes.label_map("dota")
     skips = SkipLog("dota")
     by_image = {}
     for label_file in sorted(labels.glob("*.txt")):
         raw, header = read_dota_labels(label_file, skips)
         gsd = header_gsd(header["gsd"], str(label_file), skips) if "gsd" in header else None
-        gsd = read.paths.gsd if gsd is None else gsd
-        by_image[find_image(images, label_file.stem).name] = (raw, str(label_file), gsd)
-    return _collect(read, images, by_image, classes.dota, classes, skips)
+        # A missing or null header takes data.dota.gsd: counted (gsd_from), so that the index
+        # summary says how many scenes hold the configuration's GSD rather than their file's.
+        gsd, gsd_from = (read.paths.gsd, "config") if gsd is None else (gsd, "label")
+        by_image[find_image(images, label_file.stem).name] = (raw, str(label_file), gsd, gsd_from)
+    return _collect(read, images, by_image, class_map, classes, skips)
 
 
 def _collect(read: SourceRead, images: Path, by_image: dict, class_map, classes, skips: SkipLog):
     """Build every labelled scene (sorted by file name) and count unlabelled images.
 
-    by_image: image file name -> (raw labels, where they came from, native GSD or None).
+    by_image: image file name -> (raw labels, where they came from, native GSD or None, where
+    the GSD came from).
     """
     scenes, objects = [], []
     for name in sorted(by_image):
-        raw, reference, gsd = by_image[name]
-        built = build_scene(read, images / name, raw, reference, gsd, class_map, classes, skips)
+        raw, reference, gsd, gsd_from = by_image[name]
+        built = build_scene(read, images / name, raw, reference, gsd, class_map, classes, skips,
+                            gsd_from)
         if built is not None:
             scenes.append(built[0])
             objects.extend(built[1])

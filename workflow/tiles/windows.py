@@ -119,15 +119,30 @@ class SceneReader:
                              f"({self.width}x{self.height} working px)")
         native = size * self.scale  # native px of the window's side
         if self.scale == 1.0 and out == size:  # native pixels: the plain window
-            window, options = Window(x0, y0, size, size), {}
-        else:  # clamped: floating-point rounding must not push the far edge off the raster
-            left, top = x0 * self.scale, y0 * self.scale
-            window = Window(left, top, min(native, self.src.width - left),
-                            min(native, self.src.height - top))
-            shrink = native > out
-            options = dict(out_shape=(3, out, out),
-                           resampling=Resampling.average if shrink else Resampling.bilinear)
-        data = self.src.read(self.bands, window=window, boundless=False, **options)  # (3, out, out)
+            data = self.src.read(self.bands, window=Window(x0, y0, size, size), boundless=False)
+            return to_rgb8(data, self.limits)
+        return self.read_native(x0 * self.scale, y0 * self.scale, native, native, out, out)
+
+    def read_native(self, left: float, top: float, width: float, height: float, out_width: int,
+                    out_height: int) -> np.ndarray:
+        """The rectangle `[left, left + width) x [top, top + height)` of native pixels (floats)
+        resampled to (out_height, out_width, 3) uint8 RGB: area average when shrinking, bilinear
+        when enlarging. The plane bank reads a plane's pixels this way (workflow.bank.native)."""
+        from rasterio.enums import Resampling
+        from rasterio.windows import Window
+
+        if left < -1e-6 or top < -1e-6 or left + width > self.src.width + 1e-6 or \
+                top + height > self.src.height + 1e-6:
+            raise ValueError(f"{self.name}: native rectangle ({left}, {top}, {width}, {height}) "
+                             f"leaves the scene ({self.src.width}x{self.src.height} native px)")
+        left, top = max(left, 0.0), max(top, 0.0)
+        # clamped: floating-point rounding must not push the far edge off the raster
+        window = Window(left, top, min(width, self.src.width - left),
+                        min(height, self.src.height - top))
+        shrink = width > out_width or height > out_height
+        data = self.src.read(self.bands, window=window, boundless=False,
+                             out_shape=(3, out_height, out_width),
+                             resampling=Resampling.average if shrink else Resampling.bilinear)
         return to_rgb8(data, self.limits)
 
 
