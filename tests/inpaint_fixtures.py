@@ -59,7 +59,7 @@ def make_models(root: Path) -> dict[str, Path]:
     arch = dict(kind="cherry_picker", image_size=WINDOW, input_size=WINDOW, num_classes=2)
     paths["cherry_picker"] = root / "cherry_picker.pt"
     save_model(paths["cherry_picker"], picker.state_dict(), arch, None, {}, 0, 0)
-    arch = dict(kind="classifier", preset="demo32", n_classes=11, image_size=WINDOW)
+    arch = dict(kind="classifier", preset="demo32", num_classes=11, image_size=WINDOW)
     paths["classifier"] = root / "classifier.pt"
     save_model(paths["classifier"], build_classifier("demo32", 11).state_dict(), arch,
                dict(schedule="linear", steps=1000), {}, 0, 0)  # fmt: skip

@@ -114,7 +114,7 @@ def test_two_processes_train_as_one(ws, one_process, two_processes):
 
 def test_the_size_classifier_trains_as_one_on_two_processes(ws):
     def args(out):
-        return ["size", "--settings", json.dumps(SIZE), "--bank", str(ws["bank"]), "--model", str(out / "model.pt"),
+        return ["size_classifier", "--settings", json.dumps(SIZE), "--bank", str(ws["bank"]), "--model", str(out / "model.pt"),
                 "--loss-csv", str(out / "loss.csv"), "--loss-png", str(out / "loss.png")]
 
     one, two = ws["root"] / "size1", ws["root"] / "size2"

@@ -279,8 +279,8 @@ def test_classifier_clis_train_and_load(workspace, tmp_path):
                                              lr=1e-3))
     common = ["--bank", str(workspace["bank"]), "--loss-csv", str(tmp_path / "l.csv"),
               "--loss-png", str(tmp_path / "l.png"), "--checkpoint-every", "1"]
-    train_classifier.main(["size", "--settings", json.dumps(size), "--model", str(tmp_path / "size.pt"), *common])
-    train_classifier.main(["cherry", "--settings", json.dumps(cherry), "--background", str(workspace["background"]),
+    train_classifier.main(["size_classifier", "--settings", json.dumps(size), "--model", str(tmp_path / "size.pt"), *common])
+    train_classifier.main(["cherry_picker", "--settings", json.dumps(cherry), "--background", str(workspace["background"]),
                            "--model", str(tmp_path / "cherry.pt"), *common])
     classifier, spec = checkpoint.load_model(tmp_path / "size.pt")
     assert spec.kind == "classifier" and classifier(torch.zeros(2, 3, 32, 32), torch.tensor([0, 99])).shape == (2, 11)
@@ -306,15 +306,19 @@ def test_cherry_picker_weights_replace_the_head_and_reject_wrong_keys(tmp_path):
 
 
 def test_pretrain_settings_reject_unknown_keys():
-    from workflow.diffusion.train import parse_train_settings
+    from workflow.diffusion.train import PretrainSettings
+    from workflow.diffusion.trainer import read_settings
+
+    def parse(values):
+        return read_settings(json.dumps(values), PretrainSettings)[1]
 
     good = dict(preset=PRESET, schedule="linear", steps=10, vlb_weight=0.001, seed=0,
                 pretrain={k: v for k, v in FINETUNE.items() if k not in ("mode", "oversample_small")})
-    assert parse_train_settings(json.dumps(good), "pretrain").stage.iterations == 4
+    assert parse(good).stage.iterations == 4
     with pytest.raises(ValueError, match="diffusion.pretrain.iteratons"):
-        parse_train_settings(json.dumps({**good, "pretrain": {**good["pretrain"], "iteratons": 3}}), "pretrain")
+        parse({**good, "pretrain": {**good["pretrain"], "iteratons": 3}})
     with pytest.raises(ValueError, match="condition"):
-        parse_train_settings(json.dumps({**good, "condition": "canny"}), "pretrain")
+        parse({**good, "condition": "canny"})
 
 
 def test_schema_enums_are_the_code_constants_and_the_config_validates():
