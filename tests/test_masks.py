@@ -152,14 +152,14 @@ def test_schema_enums_match_the_constants():
 
 
 def test_settings_from_the_config_and_bad_values_name_the_key():
-    settings = masks.parse_settings(config_masks())
+    settings = masks.masks_settings(config_masks())
     assert settings.method in masks.METHODS and settings.sam.batch_size >= 1
     with pytest.raises(ValueError, match="masks.method"):
-        masks.parse_settings(config_masks(method="sam_or_else"))
+        masks.masks_settings(config_masks(method="sam_or_else"))
     with pytest.raises(ValueError, match="masks.canny_thresholds"):
-        masks.parse_settings(config_masks(canny_thresholds=[200, 100]))
+        masks.masks_settings(config_masks(canny_thresholds=[200, 100]))
     with pytest.raises(ValueError, match="masks.sam.typo"):
-        masks.parse_settings(config_masks(sam={**config_masks()["sam"], "typo": 1}))
+        masks.masks_settings(config_masks(sam={**config_masks()["sam"], "typo": 1}))
 
 
 # --- post-processing -------------------------------------------------------------------------

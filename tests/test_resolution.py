@@ -144,7 +144,7 @@ def oversize_index(root: Path):
 @pytest.mark.parametrize("policy", ["skip", "shrink"])
 def test_oversize_targets_are_skipped_or_shrunk_and_counted(tmp_path, policy, caplog):
     pixels = oversize_index(tmp_path)
-    settings = tiling.Settings(tiling.TilingSettings(crop_size=32, oversize=policy),
+    settings = tiling.TilingTask(tiling.TilingSettings(crop_size=32, oversize=policy),
                                ClassSettings(**CLASSES))
     out = tmp_path / "crops"
     with caplog.at_level("WARNING"):
@@ -176,7 +176,7 @@ def test_oversize_targets_are_skipped_or_shrunk_and_counted(tmp_path, policy, ca
 
 
 def test_the_bank_summary_counts_shrunk_and_skipped_crops(tmp_path):
-    from workflow.bank.table import summarize
+    from workflow.bank.table import summarise
 
     bank = pd.DataFrame({"flag_reason": ["", "", "small"], "flagged": [False, False, True],
                          "size_class": [3, 8, 2], "area_fraction": [0.4, 0.5, 0.01],
@@ -184,7 +184,7 @@ def test_the_bank_summary_counts_shrunk_and_skipped_crops(tmp_path):
     crops = {"oversize": {"policy": "shrink", "shrunk": 1,
                           "skipped": {"larger_than_crop": 0, "larger_than_scene": 2,
                                       "scene_smaller_than_crop": 0}}}
-    summary = summarize(bank, {"method": "grabcut"}, 32, crops)
+    summary = summarise(bank, {"method": "grabcut"}, 32, crops)
     assert summary["shrunk_crops"] == 1 and summary["oversize"] == crops["oversize"]
 
 

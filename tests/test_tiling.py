@@ -33,7 +33,7 @@ def run(tmp_path_factory):
     index.main(["--settings", settings, "--scenes", str(paths["scenes"]), "--objects",
                 str(paths["objects"]), "--summary", str(root / "index" / "summary.json")])
     manifests = {}
-    for kind in tiling.KINDS:
+    for kind in tiling.TILE_KINDS:
         manifests[kind] = root / "tiles" / kind / "manifest.csv"
         summary = ["--summary", str(root / "tiles" / kind / "summary.json")] if kind == "crops" else []
         tiling.main([kind, "--settings", TILING_JSON, "--scenes", str(paths["scenes"]),
