@@ -15,6 +15,9 @@ of their entries, when fixed, are documented as `<map>.<name>.<field>`. `detect.
 
 from __future__ import annotations
 
+import copy
+import difflib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import yaml
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 SCHEMA = yaml.safe_load((CONFIG / "schema.yaml").read_text())
 README = (CONFIG / "README.md").read_text()
+TOOL = CONFIG.parent / "tools" / "demo_defaults.py"
 
 
 def resolve(node: dict) -> dict:
@@ -66,3 +70,29 @@ def test_every_section_has_a_heading():
     headings = [line for line in README.splitlines() if line.startswith("## ")]
     missing = [key for key in top if not any(re.search(rf"\b{key}\b", h) for h in headings)]
     assert not missing, f"config/README.md has no '## ' section for: {missing}"
+
+
+def demo_defaults():
+    """tools/demo_defaults.py, the generator of the README's "demo default" column."""
+    spec = importlib.util.spec_from_file_location("demo_defaults", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_default_column_is_config_yaml():
+    config = yaml.safe_load((CONFIG / "config.yaml").read_text())
+    wanted = demo_defaults().with_defaults(README, config)
+    diff = "\n".join(difflib.unified_diff(README.splitlines(), wanted.splitlines(), "config/README.md",
+                                          "from config/config.yaml", lineterm="", n=0))
+    assert README == wanted, f"run `python tools/demo_defaults.py`:\n{diff}"
+
+
+def test_demo_default_column_follows_a_changed_value():
+    tool, config = demo_defaults(), yaml.safe_load((CONFIG / "config.yaml").read_text())
+    changed = copy.deepcopy(config)
+    changed["inpaint"]["jump_n_sample"] += 1
+    before, after = (tool.with_defaults(README, c).splitlines() for c in (config, changed))
+    rows = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(rows) == 1 and rows[0][1].startswith("| `inpaint.jump_n_sample` |")
+    assert f"| `{config['inpaint']['jump_n_sample'] + 1}` |" in rows[0][1]
