@@ -5,7 +5,7 @@ image lists depend on and no others (config/README.md, "Reruns"): E's own entry 
 `experiments.runs` without `focal_gamma` (a training setting, read by E's trainings), the class
 names and target, and `experiments.seed` only for the kinds that draw with it (ablation and
 replacement keep a seeded share of the real plane images; baseline and augmentation draw
-nothing). workflow.datasets.build accepts exactly these (tests/test_params.py). rules/common.smk
+nothing). workflow.datasets.build accepts exactly these (tests/workflow/test_params.py). rules/common.smk
 loads this file by path: it imports nothing from the package.
 """
 
