@@ -7,7 +7,7 @@ Each row `| `a.b.c` | type | demo default | meaning |` gets the value at a.b.c i
 one line of YAML flow text in backticks; a map whose keys have rows of their own says "the map
 below". An optional key that config.yaml leaves out shows the default its settings dataclass
 gives it (SECTIONS), so that the column is what the demo runs with. Every other cell of the
-tables is left as written. tests/core/test_config_docs.py fails when the column is stale.
+tables is left as written. tests/workflow/test_config_docs.py fails when the column is stale.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """config/README.md's rerun table is what the DAG does, for every key of the schema.
 
-tests/helpers/rerun_table.py makes a finished demo run (placeholders marked done by `snakemake --touch`),
-changes each key to another valid value and dry-runs it through the Snakemake API; the table it
-renders must be the README's (regenerate it with `python -m tests.helpers.rerun_table --write` after a
-change that moves a key's effect, and read the diff: it is what users will see). The rows of
-issue 14 are pinned here as well, so that regenerating the table cannot hide a regression.
+tests/helpers/rerun_table.py makes a finished demo run (placeholders marked done by `snakemake
+--touch`), changes each key to another valid value and dry-runs it through the Snakemake API; the
+table it renders must be the README's (regenerate it with `python -m tests.helpers.rerun_table
+--write` after a change that moves a key's effect, and read the diff: it is what users will see).
+The rows of issue 14 are pinned here as well, so that regenerating the table cannot hide a
+regression.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import yaml
 
 from tests.helpers import rerun_table
 from tests.helpers.config_schema import schema_keys
-
 
 pytestmark = pytest.mark.slow
 
