@@ -12,11 +12,12 @@ hybrid L_simple + lambda * L_vlb (workflow.diffusion.losses), Adam, uniform time
 report annex G.1). Writes a training state to --state every --checkpoint-every steps and resumes
 from it after a kill. The sample grid is drawn from the written model by workflow.diffusion.grid.
 
-Data-parallel when launched as several processes (`torchrun --nproc-per-node N`, or `srun` through
-workflow.core.launch): `batch_size` stays the global batch, each process computes its rows, and
-rank 0 alone writes the model file, the training state and the loss curve
-(workflow.diffusion.distributed). With `checkpointing` the residual and attention blocks keep no
-activations for the backward pass and recompute them (torch.utils.checkpoint): the same
+The command line, the distributed start and the closing writes are workflow.diffusion.trainer's,
+shared with train_classifier. Data-parallel when launched as several processes (`torchrun
+--nproc-per-node N`, or `srun` through workflow.core.launch): `batch_size` stays the global batch,
+each process computes its rows, and rank 0 alone writes the model file, the training state and the
+loss curve (workflow.diffusion.distributed). With `checkpointing` the residual and attention blocks
+keep no activations for the backward pass and recompute them (torch.utils.checkpoint): the same
 gradients for about a third more compute and a fraction of the memory.
 """
 
