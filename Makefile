@@ -1,5 +1,5 @@
-# The two commands of the README: `make demo` and `make test`.
-# Both create .venv on first use and install the project into it.
+# The two commands of the README, `make demo` and `make test`, and the fast lane `make test-fast`.
+# Each creates .venv on first use and installs the project into it.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ CORES ?= 2
 GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 GPU_JOBS ?= $(if $(filter-out 0,$(GPUS)),$(GPUS),$(CORES))
 
-.PHONY: demo test install lint clean demo-weights
+.PHONY: demo test test-fast install lint clean demo-weights
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ demo: install
 test: install
 	bash tests/system_deps.sh
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
+
+# The fast lane while developing: every test not marked slow (pyproject.toml's markers), in a few
+# minutes on 2 cores; no system packages, so no SLURM.
+test-fast: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -m "not slow"
 
 # The demo's base U-Net and detector weights under resources/demo_weights/, made by the
 # workflow's own rules on separately generated scenes (tools/demo_weights.py).

@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from snakemake_run import TINY, copy_workflow, job_counts, snakemake  # noqa: E402
+sys.path.insert(0, str(REPO))
+from tests.helpers.snakemake_run import TINY, copy_workflow, job_counts, snakemake  # noqa: E402
 
 DRY_RUN_GOAL_S = 10.0
 NOOP_GOAL_S = 5.0

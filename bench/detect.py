@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/detect.py [--threads 2] [--train 567 --val 243 --test 162]
 
-Draws tiles like the demo's (128 px, planes and cars; tests/yolo_fixtures.py), runs one
+Draws tiles like the demo's (128 px, planes and cars; tests/helpers/yolo_fixtures.py), runs one
 `python -m workflow.detect.train` with config/config.yaml's detect.train (from the arch's yaml: speed
 only, no AP), and prints its wall time and the ratio to the demo's target: all trainings of
 detect.archs x experiments.runs x detect.seeds inside ~12 minutes with the pre-training, i.e.
@@ -24,12 +24,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 TARGET_S = 20.0  # seconds per fine-tuning that keep the demo's detection within ~12 minutes
 
 
 def main(argv=None):
-    from yolo_fixtures import NAMES, write_detect_tiles
+    from tests.helpers.yolo_fixtures import NAMES, write_detect_tiles
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)

@@ -1,8 +1,8 @@
-"""How long the rerun table of config/README.md takes to build (tests/rerun_table.py): the
+"""How long the rerun table of config/README.md takes to build (tests/helpers/rerun_table.py): the
 touched finished demo state, then one in-process Snakemake dry run per key of the schema.
 
 Goal: the whole table in under 180 s of CPU (a few minutes on the 2 CI cores), so that
-tests/test_rerun_table.py stays a small part of CI. Prints wall and CPU seconds of each part,
+tests/workflow/test_rerun_table.py stays a small part of CI. Prints wall and CPU seconds of each part,
 the CPU seconds per dry run, a CLI dry run (`snakemake -n`, with its start-up) for comparison,
 and the ratio of the table's CPU time to its goal.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-import rerun_table  # noqa: E402
-from snakemake_run import snakemake  # noqa: E402
+sys.path.insert(0, str(REPO))
+from tests.helpers import rerun_table  # noqa: E402
+from tests.helpers.snakemake_run import snakemake  # noqa: E402
 
 GOAL_CPU_S = 180.0
 

@@ -7,10 +7,11 @@ flips and windows) with several sampler settings: RePaint at a fixed respacing w
 jump_length x jump_n_sample (no jumps included), and the `fast` sampler (DDIM) at several
 respacings. Each result is judged as the synthetic-quality stage does (the yolov8n baseline
 training of the first seed, workflow.report.quality). Prints per setting: network evaluations
-per image, seconds per image (wall, this machine), found rate with its 95 % Wilson interval and
-the cherry-picker median; then the cheapest setting whose found rate lies within the interval of
-the most expensive one and whose cherry-picker median is within 0.1 of its, and the ratio of
-their evaluations (goal: at least 5).
+per image, seconds per image (wall, this machine, for the whole chunk: networks loaded,
+placements planned, windows sampled, images written), found rate with its 95 % Wilson interval
+and the cherry-picker median; then the cheapest setting whose found rate lies within the
+interval of the most expensive one and whose cherry-picker median is within 0.1 of its, and the
+ratio of their evaluations (goal: at least 5).
 """
 
 from __future__ import annotations
@@ -26,11 +27,9 @@ import pandas as pd
 import torch
 import yaml
 
-from workflow.core.io import read_png, write_png
 from workflow.core.settings import from_dict
 from workflow.detect.train import disable_label_cache, offline_environment
 from workflow.diffusion.checkpoint import load_model
-from workflow.inpaint import placement as pl
 from workflow.inpaint import run
 from workflow.inpaint.repaint import Sampler
 from workflow.inpaint.settings import InpaintSettings
@@ -74,10 +73,10 @@ def main(argv=None) -> None:
     spec = inpaint.sets[args.set]
     inpaint = dataclasses.replace(inpaint, chunks=1, sets={args.set: dataclasses.replace(spec, images=args.images,
                                                                                           candidates=1)})
-    files = argparse.Namespace(
-        set=args.set, chunk=0, bank="results/bank/manifest.csv", background="results/tiles/background/manifest.csv",
-        model=f"results/diffusion/models/{spec.model}/model.pt",
-        classifier="results/diffusion/size_classifier/model.pt", cherry_picker=None)
+    files = run.ChunkFiles(bank=Path("results/bank/manifest.csv"),
+                           background=Path("results/tiles/background/manifest.csv"),
+                           model=Path(f"results/diffusion/models/{spec.model}/model.pt"),
+                           classifier=Path("results/diffusion/size_classifier/model.pt"))
     device = "cpu"
     offline_environment("results/detect/ultralytics")
     disable_label_cache()
@@ -89,21 +88,11 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for sampler in samplers:
             s = settings_of(inpaint, sampler)
-            nets = run.load_networks(files, s, s.sets[args.set], device)
-            _, placements = run.plan_chunk(files, s, nets.window)
-            windows = [pl.window_inputs(p, s.mask_dilation, nets.condition) for p in placements]
-            inputs = [(*w, p.size_class) for w, p in zip(windows, placements)]
-            started = time.perf_counter()
-            best = run.best_candidates(files, s, nets, inputs, device)
-            seconds = (time.perf_counter() - started) / len(placements)
             name = f"{s.sampler}_{sampler.respacing}_{sampler.jump_length}_{sampler.jump_n_sample}"
-            records = []
-            for i, (p, w, (image, _, _)) in enumerate(zip(placements, windows, best)):
-                path = Path(tmp) / name / "images" / f"{i:04d}.png"
-                write_png(path, pl.paste(read_png(p.background), image, w[1], p.x, p.y))
-                records.append(dict(image=str(path), xmin=p.box[0], ymin=p.box[1], xmax=p.box[2], ymax=p.box[3],
-                                    window_x=p.x, window_y=p.y))
-            table = pd.DataFrame(records)
+            out = Path(tmp) / name
+            started = time.perf_counter()
+            table = run.rooted(run.run_chunk(run.Chunk(s, args.set, 0), files, target_id, out, device), out)
+            seconds = (time.perf_counter() - started) / len(table)
             judged = judge_synthetic(judge, table, predict(judge, table["image"].tolist(), target_id, 32, device))
             scores = picker_scores(picker, picker_spec.image_size, table, device)
             found = int(judged["found"].sum())

@@ -3,7 +3,7 @@
 # Reruns: Snakemake reruns a job when its params change, so each job's params hold the config
 # values its result depends on and no others. The selection of a stage whose keys depend on a
 # choice (a method, a sampler, a model's condition, the loss) lives in one pure module per stage,
-# workflow/<stage>/params.py (tested in tests/test_params.py), loaded here by path; the get_*
+# workflow/<stage>/params.py (tested in tests/workflow/test_params.py), loaded here by path; the get_*
 # helpers below turn it into JSON. Values that say where and how a job runs reach its command
 # line through RUNTIME instead (end of this file). config/README.md lists what each key reruns.
 import importlib.util
@@ -47,7 +47,7 @@ def get_settings(*sections):
 
 
 # The tiling keys each tiling job reads (KIND_KEYS in workflow/tiling.py, kept equal by
-# tests/test_config_checks.py): a key too few fails the job, one too many reruns it for nothing.
+# tests/workflow/test_config_checks.py): a key too few fails the job, one too many reruns it for nothing.
 TILING_KEYS = {
     "crops": ["crop_size", "oversize"],
     "background": [

@@ -137,7 +137,7 @@ rule size_classifier:
         settings=get_size_classifier_settings(),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
-        " python -m workflow.diffusion.train_classifier size --settings {params.settings:q}"
+        " python -m workflow.diffusion.train_classifier size_classifier --settings {params.settings:q}"
         " --bank {input.bank} --model {output.model} --loss-csv {output.loss_csv}"
         " --loss-png {output.loss_png} --state results/diffusion/state/size_classifier.pt"
         " {resources.run_flags} > {log} 2>&1"
@@ -166,7 +166,7 @@ rule cherry_picker:
         settings=get_cherry_picker_settings(),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
-        " python -m workflow.diffusion.train_classifier cherry --settings {params.settings:q}"
+        " python -m workflow.diffusion.train_classifier cherry_picker --settings {params.settings:q}"
         " --bank {input.bank} --background {input.background} --model {output.model}"
         " --loss-csv {output.loss_csv} --loss-png {output.loss_png}"
         " --state results/diffusion/state/cherry_picker.pt {resources.run_flags} > {log} 2>&1"

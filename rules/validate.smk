@@ -21,7 +21,7 @@ CHECKS = _load_checks()
 
 def validate_config(config, schema_file):
     """Validate against config/schema.yaml; name every offending key and what is allowed."""
-    # the C loader when libyaml is there: this runs at every parse (dry runs of tests/rerun_table.py)
+    # the C loader when libyaml is there: this runs at every parse (dry runs of tests/helpers/rerun_table.py)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     schema = yaml.load(Path(schema_file).read_text(), Loader=loader)
     validator = jsonschema.Draft202012Validator(schema)

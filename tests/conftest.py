@@ -1,12 +1,12 @@
 """Shared fixtures: the tiny workflow, run once per test session, and a SLURM cluster.
 
-`tiny_workflow` is a private copy of the workflow (tests/snakemake_run.py) in which
+`tiny_workflow` is a private copy of the workflow (tests/helpers/snakemake_run.py) in which
 `snakemake --profile config/profiles/workstation --cores 2` has run the tiny configuration
 (config/config.yaml + tests/configs/tiny.yaml) to the end. Tests read it or dry-run against it;
 a test that changes files works on `tiny_copy`, a fresh copy of the finished tree.
 
 While developing, TINY_WORKFLOW_DIR=<dir> reuses a finished tiny run made from the current
-sources (e.g. `python tests/snakemake_run.py <dir>`) instead of running it again.
+sources (e.g. `python -m tests.helpers.snakemake_run <dir>`) instead of running it again.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from slurm_cluster import SlurmCluster, missing_reason
-from snakemake_run import run_tiny
+
+from tests.helpers.slurm_cluster import SlurmCluster, missing_reason
+from tests.helpers.snakemake_run import run_tiny
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,7 @@ from workflow.bank.table import (
     merge_chunks,
     read_crops,
     read_scenes,
-    summarize,
+    summarise,
 )
 from workflow.core import io
 from workflow.core.geometry import tight_box
@@ -135,7 +135,7 @@ class SheetSettings:
                              f"{self.contact_sheet_planes!r}")
 
 
-def parse_settings(values: dict) -> MasksSettings:
+def masks_settings(values: dict) -> MasksSettings:
     """The `masks` config section (as a dict) -> MasksSettings; a bad value names its key."""
     values = {k: v for k, v in values.items() if k != "contact_sheet_planes"}
     return from_dict(MasksSettings, values, "masks")
@@ -194,7 +194,7 @@ def bank_entry(image, raw, box, settings: MasksSettings, crop_size: int):
     return fields, mask.astype(np.uint8) * 255, edges
 
 
-def load_model(settings: MasksSettings):
+def load_segmenter(settings: MasksSettings):
     """The SAM model for method 'sam' (on the GPU when one is visible), else None."""
     if settings.method != "sam":
         return None
@@ -226,7 +226,7 @@ def build_chunk(settings: MasksSettings, crop_size: int, crops: pd.DataFrame,
     if not 0 <= chunk < settings.chunks:
         raise ValueError(f"--chunk {chunk}: must be in 0..{settings.chunks - 1} (masks.chunks)")
     part = crops.iloc[chunk :: settings.chunks]
-    model = load_model(settings)
+    model = load_segmenter(settings)
     group = settings.sam.batch_size if settings.method == "sam" else 64
     rows = []
     with io.atomic_dir(out) as tmp:
@@ -300,7 +300,7 @@ def main(argv=None) -> None:
         return
     bank = merge_chunks(crops, args.chunks)
     crops_summary = json.loads(args.crops_summary.read_text()) if args.crops_summary else None
-    summary = summarize(bank, dataclasses.asdict(settings), crop_size, crops_summary)
+    summary = summarise(bank, dataclasses.asdict(settings), crop_size, crops_summary)
     io.write_csv(args.manifest, bank)
     io.write_json(args.summary, summary)
     log.info(

@@ -75,7 +75,7 @@ def merge_chunks(crops: pd.DataFrame, chunk_dirs: list[Path]) -> pd.DataFrame:
     return bank[BANK_COLUMNS]
 
 
-def summarize(bank: pd.DataFrame, settings: dict, crop_size: int,
+def summarise(bank: pd.DataFrame, settings: dict, crop_size: int,
               crops_summary: dict | None = None) -> dict:
     """Counts of the bank: crops, flagged (by reason), size classes, area fractions, crops
     shrunk from a larger window; `settings` (the masks section as used) is recorded with them,

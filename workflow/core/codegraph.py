@@ -1,14 +1,16 @@
 """The import graph of the `workflow` package, read from the source without importing it.
 
-Two uses: each rule lists the source files it runs as inputs (`get_code` in rules/common.smk),
-so that editing a module reruns exactly the rules whose code closure holds it; and a test that
-the package has no import cycle. This module imports nothing from the package: the Snakefile
-loads it by path.
+Its uses: each rule lists the source files it runs as inputs (`get_code` in rules/common.smk),
+so that editing a module reruns exactly the rules whose code closure holds it; the tests that
+the package has no import cycle and imports only backwards along the pipeline; and the test that
+each rule's conda env names the packages its modules import (`third_party_imports`). This
+module imports nothing from the package: the Snakefile loads it by path.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = "workflow"
@@ -23,14 +25,14 @@ def module_file(root: Path, name: str) -> Path | None:
     return None
 
 
-# (file, module name, mtime, size) -> its imported names: a Snakefile asks for the closure of
-# every rule, and most rules share most modules.
-_IMPORTED: dict[tuple, list[str]] = {}
+# (file, module name, mtime, size) -> its imports: a Snakefile asks for the closure of every
+# rule, and most rules share most modules.
+_IMPORTED: dict[tuple, list[tuple[str, bool]]] = {}
 
 
-def imported_names(path: Path, name: str) -> list[str]:
-    """Dotted names of the package's modules, and candidate submodules, that a file imports
-    (absolute and relative imports, at any depth of the file)."""
+def file_imports(path: Path, name: str) -> list[tuple[str, bool]]:
+    """(dotted name, inside a function?) of every import of a file, of any package (absolute and
+    relative imports, at any depth; `from a.b import c` gives a.b and the candidate a.b.c)."""
     stat = Path(path).stat()
     key = (str(path), name, stat.st_mtime_ns, stat.st_size)
     if key not in _IMPORTED:
@@ -38,12 +40,23 @@ def imported_names(path: Path, name: str) -> list[str]:
     return list(_IMPORTED[key])
 
 
-def _parse_imports(path: Path, name: str) -> list[str]:
+def imported_names(path: Path, name: str, lazy: bool = True) -> list[str]:
+    """Dotted names of the package's modules, and candidate submodules, that a file imports;
+    without `lazy`, only those imported at module level (what every import of it runs)."""
+    return [n for n, in_function in file_imports(path, name)
+            if (n == PACKAGE or n.startswith(PACKAGE + ".")) and (lazy or not in_function)]  # fmt: skip
+
+
+def _parse_imports(path: Path, name: str) -> list[tuple[str, bool]]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    names = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    in_functions = {id(node) for function in ast.walk(tree)
+                    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    for node in ast.walk(function)}  # fmt: skip
+    found = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
@@ -51,22 +64,26 @@ def _parse_imports(path: Path, name: str) -> list[str]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             else:
                 base = node.module
-            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
-    return [n for n in names if n == PACKAGE or n.startswith(PACKAGE + ".")]
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [(n, id(node) in in_functions) for n in names]
+    return found
 
 
-def imports_of(root: Path, name: str) -> list[str]:
+def imports_of(root: Path, name: str, lazy: bool = True) -> list[str]:
     """The package modules that module `name` imports directly (candidates that are attributes,
-    as in `from workflow.x import function`, are dropped)."""
+    as in `from workflow.x import function`, are dropped); without `lazy`, at module level only."""
     path = module_file(root, name)
     if path is None:
         raise ValueError(f"no module {name!r} under {root}")
-    return sorted({n for n in imported_names(path, name) if n != name and module_file(root, n)})
+    return sorted({n for n in imported_names(path, name, lazy) if n != name and module_file(root, n)})
 
 
-def module_closure(root: Path, modules) -> dict[str, Path]:
-    """Every module that `modules` run: themselves, what they import (transitively) and their
-    parent packages' __init__.py files -> {dotted name: file}."""
+def module_closure(root: Path, modules, lazy: bool = True) -> dict[str, Path]:
+    """Every module that `modules` run: themselves, what they import (transitively; imports inside
+    functions too unless `lazy` is false) and their parent packages' __init__.py files ->
+    {dotted name: file}."""
     root = Path(root)
     found: dict[str, Path] = {}
     todo = list(modules)
@@ -80,8 +97,20 @@ def module_closure(root: Path, modules) -> dict[str, Path]:
         found[name] = module_file(root, name)
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        todo += imports_of(root, name)
+        todo += imports_of(root, name, lazy)
     return found
+
+
+def third_party_imports(root: Path, name: str) -> set[str]:
+    """Top-level names of the packages outside the standard library and the package that every
+    run of module `name` imports: those imported at module level by the modules it reaches
+    through module-level imports, and inside functions of `name` itself. A lazy import elsewhere
+    is a code path of some configurations only (the bank's SAM path imports torch so)."""
+    found = set()
+    for module, path in module_closure(root, [name], lazy=False).items():
+        found |= {n.split(".")[0] for n, in_function in file_imports(path, module)
+                  if n and (not in_function or module == name)}  # fmt: skip
+    return {n for n in found if n not in sys.stdlib_module_names and n not in ("__future__", PACKAGE)}
 
 
 def all_modules(root: Path) -> list[str]:

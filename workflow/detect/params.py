@@ -11,7 +11,7 @@ no others (config/README.md, "Reruns"):
 RUNTIME_KEYS (the device and the data-loader workers) say where and how a training runs, not
 what it learns: `runtime` gives them to the command line (--device, --workers), never to the
 params, so that moving a run to a GPU or to more workers reruns nothing. The commands accept
-exactly these settings (tests/test_params.py). rules/common.smk loads this file by path: it
+exactly these settings (tests/workflow/test_params.py). rules/common.smk loads this file by path: it
 imports nothing from the package.
 """
 

@@ -34,7 +34,7 @@ from workflow.datasets.experiments import Experiment
 from workflow.scenes.demo_scenes import generate_scenes
 from workflow.scenes.index import IndexSettings, SplitSettings, build_index
 from workflow.scenes.sources import DEMO_GSD, DataSettings, SourcePaths
-from workflow.tiles.tiling import Settings as TilingTask
+from workflow.tiles.tiling import TilingTask
 from workflow.tiles.tiling import TilingSettings, make_tiles
 
 log = logging.getLogger(__name__)

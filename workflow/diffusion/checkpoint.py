@@ -75,7 +75,7 @@ def build_network(arch: Mapping[str, Any]) -> nn.Module:
     if kind == "unet":
         return build_unet(arch["preset"], condition=arch["condition"], finetune_mode=arch["finetune_mode"])
     if kind == "classifier":
-        return build_classifier(arch["preset"], arch["n_classes"])
+        return build_classifier(arch["preset"], arch["num_classes"])
     if kind == "cherry_picker":
         return CherryPicker(arch["num_classes"], arch["input_size"])
     raise ValueError(f"arch kind {kind!r} is not one of {MODEL_KINDS}")

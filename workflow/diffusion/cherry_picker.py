@@ -1,5 +1,5 @@
 """The cherry-picker network: a plane-vs-background ResNet-18 that keeps the best of K
-inpaintings (method report D.2). Trained by workflow.diffusion.train_classifier `cherry`."""
+inpaintings (method report D.2). Trained by workflow.diffusion.train_classifier `cherry_picker`."""
 
 from __future__ import annotations
 

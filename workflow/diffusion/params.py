@@ -11,7 +11,7 @@ and no others (config/README.md, "Reruns"):
   section, both less `checkpoint_every`.
 `checkpoint_every` says how often a training writes its resumable state, not what it learns
 (a resumed run continues bit for bit): it reaches the command line (`--checkpoint-every`), not
-the params. The commands accept exactly these settings (tests/test_params.py). rules/common.smk
+the params. The commands accept exactly these settings (tests/workflow/test_params.py). rules/common.smk
 loads this file by path: it imports nothing from the package.
 """
 

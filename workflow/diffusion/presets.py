@@ -94,10 +94,10 @@ def build_unet(preset: str, condition: str = "none", finetune_mode: str | None =
     return UNetModel(**kwargs, condition=condition, time_adapter=finetune_mode in ADAPTER_MODES)
 
 
-def build_classifier(preset: str, n_classes: int) -> EncoderUNetModel:
-    """The noisy classifier of `preset` with `n_classes` outputs (1000 for the released 256 model)."""
-    if n_classes < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+def build_classifier(preset: str, num_classes: int) -> EncoderUNetModel:
+    """The noisy classifier of `preset` with `num_classes` outputs (1000 for the released 256 model)."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     kwargs = _lookup(_CLASSIFIER, preset, "classifier")
-    kwargs["out_channels"] = n_classes
+    kwargs["out_channels"] = num_classes
     return EncoderUNetModel(**kwargs)

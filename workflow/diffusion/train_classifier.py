@@ -1,32 +1,33 @@
 """Train the two helper classifiers of inpainting (method report section D.2):
 
-- `size`: the noisy size classifier for guidance (guided-diffusion's encoder half, 11 size
+- `size_classifier`: the noisy size classifier for guidance (guided-diffusion's encoder half, 11 size
   classes), trained on bank crops noised by q_sample at uniformly random timesteps, so that
   p(y | x_t) is defined at every noise level (Dhariwal & Nichol 2021, section 4).
-- `cherry`: the plane-vs-background cherry-picker, a torchvision ResNet-18 trained on bank crops
+- `cherry_picker`: the plane-vs-background cherry-picker, a torchvision ResNet-18 trained on bank crops
   (positive) against random crop-size windows of background tiles (negative); it keeps the best
   of K inpaintings.
 
-    python -m workflow.diffusion.train_classifier size --settings JSON --bank BANK.csv \
+    python -m workflow.diffusion.train_classifier size_classifier --settings JSON --bank BANK.csv \
         --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt --checkpoint-every N
-    python -m workflow.diffusion.train_classifier cherry --settings JSON --bank BANK.csv \
+    python -m workflow.diffusion.train_classifier cherry_picker --settings JSON --bank BANK.csv \
         --background BACKGROUND.csv --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt \
         --checkpoint-every N
 
---settings: size: the `diffusion` keys preset, schedule, steps, seed and `size_classifier`;
-cherry: seed and `cherry_picker` (both sections without `checkpoint_every`, which comes as
+--settings: size_classifier: the `diffusion` keys preset, schedule, steps, seed and
+`size_classifier`; cherry_picker: seed and `cherry_picker` (both sections without `checkpoint_every`, which comes as
 --checkpoint-every: how the run goes, not what it learns; workflow/diffusion/params.py).
 
-Data-parallel when launched as several processes, as workflow.diffusion.train: `batch_size` is
+The command line, the distributed start and the closing writes are workflow.diffusion.trainer's,
+shared with workflow.diffusion.train. Data-parallel when launched as several processes: `batch_size` is
 the global batch, rank 0 alone writes. The cherry-picker's BatchNorm layers then normalise over
 the global batch (SyncBatchNorm, GPUs only; workflow.diffusion.distributed.sync_batch_norm).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,7 @@ import torch.nn.functional as F
 from workflow.core.device import seed_everything
 from workflow.core.labels import N_SIZE_CLASSES
 from workflow.core.logs import setup_logging
-from workflow.core.settings import parse_settings, read_settings
-from workflow.diffusion import checkpoint, distributed, gaussian, loop
+from workflow.diffusion import checkpoint, distributed, gaussian, loop, trainer
 from workflow.diffusion.cherry_picker import CherryPicker
 from workflow.diffusion.data import (
     PlaneBank,
@@ -46,7 +46,6 @@ from workflow.diffusion.data import (
 from workflow.diffusion.losses import sample_timesteps_uniform
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,95 +140,74 @@ class CherryJob:
     cherry_picker: CherryPickerSettings
 
 
-def train_size(args, world: distributed.World) -> None:
+def size_training(job: SizeJob, config: dict, bank: str | Path, world: distributed.World) -> trainer.Training:
+    """The noisy size classifier on the plane bank's crops and size classes."""
     from workflow.diffusion.presets import build_classifier, image_size
 
-    job = read_settings(args.settings, SizeJob, "diffusion")
-    settings, config = job.size_classifier, parse_settings(args.settings)
+    settings = job.size_classifier
     seed_everything(job.seed)
     model = build_classifier(job.preset, N_SIZE_CLASSES).to(world.device)
     size = image_size(job.preset)
-    bank = PlaneBank(args.bank, size, balance=settings.oversample_small)
+    crops = PlaneBank(bank, size, balance=settings.oversample_small)
     d = gaussian.make_diffusion(job.schedule, job.steps)
-    batch_fn = lambda rng: (lambda b: (b[0], b[2]))(bank.batch(rng, settings.batch_size))  # noqa: E731
-    arch = dict(kind="classifier", preset=job.preset, image_size=size, n_classes=N_SIZE_CLASSES)
-    diffusion = dict(schedule=job.schedule, steps=job.steps)
-    _fit(args, model, batch_fn, size_loss_fn(d, world.device), settings, config, arch, diffusion, world)
+    batch_fn = lambda rng: (lambda b: (b[0], b[2]))(crops.batch(rng, settings.batch_size))  # noqa: E731
+    return trainer.Training(
+        kind="size_classifier", model=model, parameters=list(model.parameters()), batch_fn=batch_fn,
+        loss_fn=size_loss_fn(d, world.device),
+        loop=loop.LoopSettings(settings.iterations, settings.lr, settings.batch_size),
+        arch=dict(kind="classifier", preset=job.preset, image_size=size, num_classes=N_SIZE_CLASSES),
+        diffusion=dict(schedule=job.schedule, steps=job.steps), config=config, seed=job.seed,
+    )  # fmt: skip
 
 
-def train_cherry(args, world: distributed.World) -> None:
-    job = read_settings(args.settings, CherryJob, "diffusion")
-    settings, config = job.cherry_picker, parse_settings(args.settings)
+def cherry_training(job: CherryJob, config: dict, bank: str | Path, background: str | Path,
+                    world: distributed.World) -> trainer.Training:
+    """The cherry-picker: bank crops (plane) against crop-size windows of background tiles."""
+    settings = job.cherry_picker
     seed_everything(job.seed)
     model = CherryPicker(settings.num_classes, settings.input_size)
     if settings.weights is not None:
         load_resnet_weights(model, settings.weights)
     model = distributed.sync_batch_norm(world, model).to(world.device)
-    crop = bank_crop_size(args.bank)
-    bank = PlaneBank(args.bank, crop)
-    tiles = read_manifest(args.background, ["image"])["image"].tolist()
-    background = TileWindows(tiles, crop, str(args.background))
+    crop = bank_crop_size(bank)
+    planes = PlaneBank(bank, crop)
+    tiles = read_manifest(background, ["image"])["image"].tolist()
+    windows = TileWindows(tiles, crop, str(background))
 
     def batch_fn(rng):
         n_pos = settings.batch_size // 2
-        positives = bank.batch(rng, n_pos)[0]
-        negatives = background.batch(rng, settings.batch_size - n_pos)
+        positives = planes.batch(rng, n_pos)[0]
+        negatives = windows.batch(rng, settings.batch_size - n_pos)
         labels = torch.cat([torch.ones(n_pos), torch.zeros(settings.batch_size - n_pos)]).long()
         return torch.cat([positives, negatives]), labels
 
-    arch = dict(kind="cherry_picker", image_size=crop, input_size=settings.input_size,
-                num_classes=settings.num_classes)
-    loss_fn = cherry_loss_fn(settings.num_classes, world.device)
-    _fit(args, model, batch_fn, loss_fn, settings, config, arch, None, world)
+    return trainer.Training(
+        kind="cherry_picker", model=model, parameters=list(model.parameters()), batch_fn=batch_fn,
+        loss_fn=cherry_loss_fn(settings.num_classes, world.device),
+        loop=loop.LoopSettings(settings.iterations, settings.lr, settings.batch_size),
+        arch=dict(kind="cherry_picker", image_size=crop, input_size=settings.input_size,
+                  num_classes=settings.num_classes),
+        diffusion=None, config=config, seed=job.seed,
+    )  # fmt: skip
 
 
-def _fit(args, model, batch_fn, loss_fn, settings, config, arch, diffusion, world) -> None:
-    """Train, then (rank 0) write the loss curve and the model file (`config` recorded in it)."""
-    kind = "size_classifier" if arch["kind"] == "classifier" else "cherry_picker"
-    distributed.check_batch(world, settings.batch_size, f"diffusion.{kind}.batch_size")
-    distributed.broadcast_model(world, model)
-    log.info("%s: %d parameters, device %s, %d process(es)", arch["kind"],
-             sum(p.numel() for p in model.parameters()), world.device, world.size)
-    loop_settings = loop.LoopSettings(
-        settings.iterations, settings.lr, settings.batch_size, checkpoint_every=args.checkpoint_every
-    )
-    result = loop.train(model, list(model.parameters()), batch_fn, loss_fn, loop_settings, config,
-                        config["seed"], args.state, world)
-    distributed.stop(world)
-    if not world.main:
-        return
-    loop.write_loss(result.history, args.loss_csv, args.loss_png)
-    seed = config["seed"]
-    checkpoint.save_model(args.model, model.state_dict(), arch, diffusion, config, seed, result.step)
-    log.info("wrote %s at step %d (last accuracy %.3f)", args.model, result.step,
-             result.history[-1]["accuracy"])
-    loop.discard_state(args.state)
+CLASSIFIERS = {"size_classifier": SizeJob, "cherry_picker": CherryJob}  # --settings of each kind
 
 
 def main(argv=None) -> None:
     setup_logging()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("kind", choices=["size", "cherry"])
-    parser.add_argument("--settings", required=True)
-    parser.add_argument("--bank", required=True, help="results/bank/manifest.csv")
-    parser.add_argument("--background", help="cherry: results/tiles/background/manifest.csv")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--loss-csv", required=True)
-    parser.add_argument("--loss-png", required=True)
-    parser.add_argument("--state", help="training state file; resumed after a kill")
-    parser.add_argument("--checkpoint-every", type=int, default=100,
-                        help="steps between training states (how the run goes, not what it learns)")
-    args = parser.parse_args(argv)
-    if args.checkpoint_every < 1:
-        parser.error(f"--checkpoint-every {args.checkpoint_every}: need >= 1")
-    if args.kind == "cherry" and args.background is None:
-        parser.error("cherry needs --background")
-    world = distributed.start()
-    if not world.main:
-        logging.getLogger().setLevel(logging.WARNING)  # rank 0 alone logs progress
-    (train_size if args.kind == "size" else train_cherry)(args, world)
+    parser = trainer.parser(__doc__, CLASSIFIERS)
+    parser.add_argument("--bank", help="results/bank/manifest.csv")
+    parser.add_argument("--background", help="cherry_picker: results/tiles/background/manifest.csv")
+    args = trainer.parse_args(parser, argv, needs={"size_classifier": ["bank"],
+                                                   "cherry_picker": ["bank", "background"]})
+    config, job = trainer.read_settings(args.settings, CLASSIFIERS[args.kind])
+    world = trainer.start()
+    if args.kind == "size_classifier":
+        training = size_training(job, config, args.bank, world)
+    else:
+        training = cherry_training(job, config, args.bank, args.background, world)
+    trainer.fit(training, trainer.outputs(args), world)
 
 
 if __name__ == "__main__":

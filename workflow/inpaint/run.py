@@ -8,6 +8,9 @@ keep the cherry-picker's best, paste into the tiles, write images, labels and me
 Deterministic from inpaint.seed, the set name and the chunk index: placement i draws from a
 numpy Generator seeded by (seed, set, i); batch b of the chunk from a torch.Generator seeded by
 (seed, set, chunk, b). The chunk folder appears whole (workflow.core.io.atomic_dir).
+
+The library functions take a `Chunk` (the settings, the set and the chunk index) and the
+`ChunkFiles` it reads; only `main` sees the command line (bench/sampler_quality.py calls them).
 """
 
 from __future__ import annotations
@@ -33,9 +36,38 @@ from workflow.diffusion.checkpoint import load_model
 from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
 from workflow.inpaint.repaint import Guidance, inpaint, prepare_network
-from workflow.inpaint.settings import ChunkSettings, InpaintSettings, chunk_indices
+from workflow.inpaint.settings import ChunkSettings, InpaintSettings, SetSpec, chunk_indices
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """Chunk `index` of the synthetic set `name`, under the inpaint settings that hold its entry."""
+
+    settings: InpaintSettings
+    name: str
+    index: int
+
+    def __post_init__(self):
+        if self.name not in self.settings.sets:
+            raise ValueError(f"set {self.name!r} is not a key of inpaint.sets {sorted(self.settings.sets)}")
+
+    @property
+    def spec(self) -> SetSpec:
+        return self.settings.sets[self.name]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkFiles:
+    """What a chunk reads: the bank and background manifests, the model that inpaints, the size
+    classifier (guidance of an unconditional model) and the cherry-picker (sets with K > 1)."""
+
+    bank: Path
+    background: Path
+    model: Path
+    classifier: Path | None = None
+    cherry_picker: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,30 +80,42 @@ class Networks:
     picker: torch.nn.Module | None
 
 
+@dataclasses.dataclass(frozen=True)
+class Inpainted:
+    """One placement inpainted: its unknown region (S, S) bool, the kept window (S, S, 3) uint8,
+    the kept candidate's cherry-picker score and every candidate's."""
+
+    placement: pl.Placement
+    unknown: np.ndarray
+    window: np.ndarray
+    score: float
+    scores: list[float]
+
+
 def set_key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def load_networks(args, s: InpaintSettings, spec_set, device) -> Networks:
-    model, spec = load_model(args.model, device)
+def load_networks(chunk: Chunk, files: ChunkFiles, device) -> Networks:
+    s = chunk.settings
+    model, spec = load_model(files.model, device)
     model = prepare_network(model, device, s.compile)
-    sampler = s.make_sampler()
-    d = make_diffusion(spec.schedule, spec.steps, respacing=sampler.respacing)
+    d = make_diffusion(spec.schedule, spec.steps, respacing=s.make_sampler().respacing)
     classifier = picker = None
     if spec.condition == "none" and s.guidance_scale is None:
-        raise ValueError(f"{args.model} is unconditional: --settings must hold inpaint.guidance_scale "
+        raise ValueError(f"{files.model} is unconditional: --settings must hold inpaint.guidance_scale "
                          "(0 for no guidance)")
     if spec.condition == "none" and s.guidance_scale != 0:
-        if args.classifier is None:
-            raise ValueError(f"{args.model} is unconditional and inpaint.guidance_scale is "
+        if files.classifier is None:
+            raise ValueError(f"{files.model} is unconditional and inpaint.guidance_scale is "
                              f"{s.guidance_scale}: give --classifier (the size classifier)")  # fmt: skip
-        classifier, _ = load_model(args.classifier, device)
-    if spec_set.candidates > 1:
-        if args.cherry_picker is None:
+        classifier, _ = load_model(files.classifier, device)
+    if chunk.spec.candidates > 1:
+        if files.cherry_picker is None:
             raise ValueError(
-                f"inpaint set {args.set} has {spec_set.candidates} candidates: give --cherry-picker"
+                f"inpaint set {chunk.name} has {chunk.spec.candidates} candidates: give --cherry-picker"
             )
-        picker, _ = load_model(args.cherry_picker, device)
+        picker, _ = load_model(files.cherry_picker, device)
     return Networks(model, spec.condition, d, spec.image_size, classifier, picker)
 
 
@@ -90,14 +134,14 @@ def inpaint_batch(nets: Networks, s: InpaintSettings, windows, generator, device
     return to_uint8(out), scores.cpu().numpy()
 
 
-def plan_chunk(args, s: InpaintSettings, window: int) -> tuple[range, list[pl.Placement]]:
+def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, list[pl.Placement]]:
     """The chunk's image indices and their placements (placement i seeded by (seed, set, i))."""
-    spec_set = s.sets[args.set]
-    tiles = pl.tile_pool(pd.read_csv(args.background), spec_set.context)
-    bank = pl.bank_pool(pd.read_csv(args.bank))
-    indices = chunk_indices(spec_set.images, s.chunks, args.chunk)
+    s = chunk.settings
+    tiles = pl.tile_pool(pd.read_csv(files.background), chunk.spec.context)
+    bank = pl.bank_pool(pd.read_csv(files.bank))
+    indices = chunk_indices(chunk.spec.images, s.chunks, chunk.index)
     placements = [
-        pl.plan(np.random.default_rng([s.seed, set_key(args.set), i]), tiles, bank, window,
+        pl.plan(np.random.default_rng([s.seed, set_key(chunk.name), i]), tiles, bank, window,
                 s.mask_dilation, s.placement_tries)
         for i in indices
     ]  # fmt: skip
@@ -106,16 +150,16 @@ def plan_chunk(args, s: InpaintSettings, window: int) -> tuple[range, list[pl.Pl
     return indices, placements
 
 
-def best_candidates(args, s: InpaintSettings, nets: Networks, inputs: list, device) -> list:
+def best_candidates(chunk: Chunk, nets: Networks, inputs: list, device) -> list:
     """K candidates of each placement's window, sampled in batches -> per placement the best
     (image, score) and every candidate's score. inputs[j] = (image, unknown, cond, size_class);
     batch b is seeded by (seed, set, chunk, b)."""
-    k = s.sets[args.set].candidates
-    rows = [j for j in range(len(inputs)) for _ in range(k)]
+    s = chunk.settings
+    rows = [j for j in range(len(inputs)) for _ in range(chunk.spec.candidates)]
     best, scored = [None] * len(inputs), [[] for _ in inputs]
     for b, start in enumerate(range(0, len(rows), s.batch_size)):
         batch = rows[start : start + s.batch_size]
-        seed = np.random.SeedSequence([s.seed, set_key(args.set), args.chunk, b]).generate_state(1)[0]
+        seed = np.random.SeedSequence([s.seed, set_key(chunk.name), chunk.index, b]).generate_state(1)[0]
         generator = torch.Generator(device).manual_seed(int(seed))
         started = time.perf_counter()
         images, scores = inpaint_batch(nets, s, [inputs[j] for j in batch], generator, device)
@@ -127,20 +171,35 @@ def best_candidates(args, s: InpaintSettings, nets: Networks, inputs: list, devi
     return [(image, score, scores) for (image, score), scores in zip(best, scored)]
 
 
-def run_chunk(args, s: InpaintSettings, class_id: int, out: Path, device) -> pd.DataFrame:
-    """Plan, inpaint and write the chunk into `out`; returns its metadata table."""
-    nets = load_networks(args, s, s.sets[args.set], device)
-    indices, placements = plan_chunk(args, s, nets.window)
-    windows = [pl.window_inputs(p, s.mask_dilation, nets.condition) for p in placements]
+def inpaint_placements(chunk: Chunk, nets: Networks, placements: list[pl.Placement], device) -> list[Inpainted]:
+    """Each placement's window inpainted K times, the cherry-picker's best kept."""
+    windows = [pl.window_inputs(p, chunk.settings.mask_dilation, nets.condition) for p in placements]
     inputs = [(*w, p.size_class) for w, p in zip(windows, placements)]
-    best = best_candidates(args, s, nets, inputs, device)
+    best = best_candidates(chunk, nets, inputs, device)
+    return [Inpainted(p, w[1], image, score, scores)
+            for p, w, (image, score, scores) in zip(placements, windows, best)]  # fmt: skip
+
+
+def run_chunk(chunk: Chunk, files: ChunkFiles, class_id: int, out: Path, device) -> pd.DataFrame:
+    """Plan, inpaint and write the chunk into `out`; returns its metadata table (paths relative
+    to `out`)."""
+    nets = load_networks(chunk, files, device)
+    indices, placements = plan_chunk(chunk, files, nets.window)
+    table = write_chunk(out, chunk.name, indices, inpaint_placements(chunk, nets, placements, device), class_id)
+    guidance = chunk.settings.guidance_scale if nets.classifier is not None else 0.0
+    return add_sampler_columns(table.assign(guidance_scale=guidance), chunk)
+
+
+def write_chunk(out: Path, set_name: str, indices, inpainted: list[Inpainted], class_id: int) -> pd.DataFrame:
+    """Images and labels of the inpainted placements under `out`; their metadata table."""
+    for folder in ("images", "labels"):
+        (Path(out) / folder).mkdir(parents=True, exist_ok=True)
     records = [
-        write_image(out, args.set, i, p, w[1], image, score, class_id)
-        | dict(candidate_scores=";".join(f"{v:.4f}" for v in scores))
-        for i, p, w, (image, score, scores) in zip(indices, placements, windows, best)
+        write_image(Path(out), set_name, i, r.placement, r.unknown, r.window, r.score, class_id)
+        | dict(candidate_scores=";".join(f"{v:.4f}" for v in r.scores))
+        for i, r in zip(indices, inpainted)
     ]
-    guidance = s.guidance_scale if nets.classifier is not None else 0.0
-    return pd.DataFrame(records).assign(guidance_scale=guidance)
+    return pd.DataFrame(records)
 
 
 def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, window, score, class_id):
@@ -155,6 +214,22 @@ def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, wind
                 background=p.background, crop_id=p.crop_id, flip=p.flip, x=p.box[0], y=p.box[1],
                 xmin=p.box[0], ymin=p.box[1], xmax=p.box[2], ymax=p.box[3], window_x=p.x, window_y=p.y,
                 size_class=p.size_class, overlaps=p.overlaps, score=score)  # fmt: skip
+
+
+def add_sampler_columns(table: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
+    s, spec = chunk.settings, chunk.spec
+    sampler = s.make_sampler()
+    extra = dict(set=chunk.name, chunk=chunk.index, model=spec.model, context=spec.context,
+                 seed=s.seed, sampler=s.sampler, step=sampler.step, respacing=sampler.respacing,
+                 jump_length=sampler.jump_length, jump_n_sample=sampler.jump_n_sample,
+                 candidates=spec.candidates)  # fmt: skip
+    return table.assign(**extra)
+
+
+def rooted(table: pd.DataFrame, root: str | Path) -> pd.DataFrame:
+    """The table with its `image` and `labels` paths (relative to the chunk folder) under `root`."""
+    return table.assign(image=[str(Path(root) / v) for v in table["image"]],
+                        labels=[str(Path(root) / v) for v in table["labels"]])  # fmt: skip
 
 
 def main(argv=None) -> None:
@@ -172,32 +247,19 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, ChunkSettings)
-    s = settings.inpaint
-    if args.set not in s.sets:
-        raise ValueError(f"--set {args.set!r} is not a key of inpaint.sets {sorted(s.sets)}")
-    class_id = settings.classes.target_id
+    chunk = Chunk(settings.inpaint, args.set, args.chunk)
+    files = ChunkFiles(
+        bank=Path(args.bank), background=Path(args.background), model=Path(args.model),
+        classifier=Path(args.classifier) if args.classifier else None,
+        cherry_picker=Path(args.cherry_picker) if args.cherry_picker else None,
+    )
     device = pick_device(args.device)
     started = time.perf_counter()
     with atomic_dir(args.out) as tmp:
-        (tmp / "images").mkdir()
-        (tmp / "labels").mkdir()
-        table = run_chunk(args, s, class_id, tmp, device)
-        table = add_sampler_columns(table, s, args)
-        table["image"] = [str(Path(args.out) / v) for v in table["image"]]
-        table["labels"] = [str(Path(args.out) / v) for v in table["labels"]]
-        table.to_csv(tmp / "metadata.csv", index=False)
+        table = run_chunk(chunk, files, settings.classes.target_id, tmp, device)
+        rooted(table, args.out).to_csv(tmp / "metadata.csv", index=False)
     log.info("wrote %d images to %s in %.1f s on %s", len(table), args.out,
              time.perf_counter() - started, device)  # fmt: skip
-
-
-def add_sampler_columns(table: pd.DataFrame, s: InpaintSettings, args) -> pd.DataFrame:
-    sampler = s.make_sampler()
-    spec_set = s.sets[args.set]
-    extra = dict(set=args.set, chunk=args.chunk, model=spec_set.model, context=spec_set.context,
-                 seed=s.seed, sampler=s.sampler, step=sampler.step, respacing=sampler.respacing,
-                 jump_length=sampler.jump_length, jump_n_sample=sampler.jump_n_sample,
-                 candidates=spec_set.candidates)  # fmt: skip
-    return table.assign(**extra)
 
 
 if __name__ == "__main__":

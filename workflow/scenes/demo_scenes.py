@@ -32,7 +32,7 @@ from workflow.scenes.demo import writers
 from workflow.scenes.demo.scene import make_scene
 from workflow.scenes.sources import DEMO_GSD, DataSettings, DemoSettings
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 XVIEW, DOTA = 0, 1  # stream ids: the scenes of one format do not depend on the other's count
 
 
@@ -52,7 +52,7 @@ def _scenes(seed: int, stream: int, count: int, size: int, empty_fraction: float
             rng, size, with_planes=index not in empty, oriented=stream == DOTA
         )
         n_planes = sum(obj.kind == "plane" for obj in objects)
-        LOG.info(
+        log.info(
             "%s scene %d: %d objects, %d planes",
             ("xview", "dota")[stream],
             index,
@@ -163,7 +163,7 @@ def main(argv=None) -> None:
         paths["xview"] and paths["xview"].gsd,
         paths["dota"] and paths["dota"].gsd,
     )
-    LOG.info(
+    log.info(
         "wrote %d xView and %d DOTA scenes of %d px drawn at %g m/px (%s) in %.1f s",
         demo.n_xview,
         demo.n_dota,

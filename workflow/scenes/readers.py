@@ -43,7 +43,7 @@ from workflow.scenes import rasters
 from workflow.scenes.resolution import scene_size, to_working
 from workflow.scenes.sources import SourcePaths
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SKIP_KINDS = (
     "missing_image",  # a label (xView image_id, DOTA label file) whose image is not on disk
@@ -78,7 +78,7 @@ class SkipLog:
         assert kind in SKIP_KINDS, kind
         self.counts[kind] += n
         if message:
-            LOG.warning("%s: skipped (%s): %s", self.source, kind, message)
+            log.warning("%s: skipped (%s): %s", self.source, kind, message)
 
     def as_dict(self) -> dict:
         out = {kind: int(self.counts[kind]) for kind in SKIP_KINDS}
@@ -354,8 +354,8 @@ def _collect(read: SourceRead, images: Path, by_image: dict, class_map, classes,
         skips.skip("unlabelled_image", f"{len(unlabelled)} images in {images} have no labels",
                    n=len(unlabelled))
     for label, count in sorted(skips.unknown_labels.items()):
-        LOG.warning("%s: skipped %d objects with label %r absent from classes.%s",
+        log.warning("%s: skipped %d objects with label %r absent from classes.%s",
                     read.source, count, label, read.source)
-    LOG.info("%s: %d scenes, %d objects; skips %s", read.source, len(scenes), len(objects),
+    log.info("%s: %d scenes, %d objects; skips %s", read.source, len(scenes), len(objects),
              {k: v for k, v in skips.counts.items() if v})
     return scenes, objects, skips

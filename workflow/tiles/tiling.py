@@ -65,8 +65,8 @@ from workflow.tiles.windows import (
     write_tile,
 )
 
-LOG = logging.getLogger(__name__)
-KINDS = ("crops", "background", "detect")
+log = logging.getLogger(__name__)
+TILE_KINDS = ("crops", "background", "detect")
 SCENE_COLUMNS = ["scene_id", "image_path", "width", "height", "split", "native_width",
                  "native_height", "scale", "bands", "stretch"]
 OBJECT_COLUMNS = ["object_id", "scene_id", "class_name", "class_id", "xmin", "ymin", "xmax", "ymax"]
@@ -123,17 +123,19 @@ class TilingSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
+class TilingTask:
+    """--settings of a tiling command: the tiling and classes sections."""
+
     tiling: TilingSettings
     classes: ClassSettings
 
 
-def settings_from_json(text: str, kind: str | None = None) -> Settings:
-    """--settings JSON of the config sections tiling and classes -> Settings.
+def settings_from_json(text: str, kind: str | None = None) -> TilingTask:
+    """--settings JSON of the config sections tiling and classes -> TilingTask.
 
     With `kind`, the tiling keys that kind reads (KIND_KEYS) must be present; without, all.
     """
-    settings = read_settings(text, Settings)
+    settings = read_settings(text, TilingTask)
     given = {f.name for f in dataclasses.fields(TilingSettings)
              if getattr(settings.tiling, f.name) is not None}
     required = KIND_KEYS[kind] if kind else [f.name for f in dataclasses.fields(TilingSettings)]
@@ -213,7 +215,7 @@ def fitting_scenes(scenes: pd.DataFrame, size: int, what: str) -> pd.DataFrame:
     """Scenes at least `size` px on each side; the others are logged and counted."""
     small = (scenes["width"] < size) | (scenes["height"] < size)
     for scene in scenes[small].itertuples():
-        LOG.warning("skipped %s (%dx%d px): smaller than the %s size %d", scene.scene_id,
+        log.warning("skipped %s (%dx%d px): smaller than the %s size %d", scene.scene_id,
                     scene.width, scene.height, what, size)
     return scenes[~small]
 
@@ -234,7 +236,7 @@ def crop_window(box, size: int, width: int, height: int, oversize: str):
     return (*centred_origin(box, side, width, height), side), None
 
 
-def make_crops(scenes, objects, settings: Settings, out: Path) -> tuple[pd.DataFrame, dict]:
+def make_crops(scenes, objects, settings: TilingTask, out: Path) -> tuple[pd.DataFrame, dict]:
     """One crop_size crop per target object of the train split, centred on the object, holding
     it whole (see "Crops that fit"); returns the manifest and the crops summary."""
     size, target = settings.tiling.crop_size, settings.classes.target
@@ -257,7 +259,7 @@ def make_crops(scenes, objects, settings: Settings, out: Path) -> tuple[pd.DataF
                 extent = "x".join(str(v) for v in box_extent(box))
                 if window is None:
                     skipped[reason] += 1
-                    LOG.warning("crops: %s object %d, %s px at the working GSD: no crop (%s, "
+                    log.warning("crops: %s object %d, %s px at the working GSD: no crop (%s, "
                                 "crop %d px, scene %dx%d px, tiling.oversize %s)", scene.scene_id,
                                 obj.object_id, extent, reason, size, scene.width, scene.height,
                                 oversize)
@@ -265,7 +267,7 @@ def make_crops(scenes, objects, settings: Settings, out: Path) -> tuple[pd.DataF
                 x0, y0, side = window
                 if side != size:
                     shrunk += 1
-                    LOG.warning("crops: %s object %d, %s px at the working GSD, larger than the "
+                    log.warning("crops: %s object %d, %s px at the working GSD, larger than the "
                                 "%d px crop: shrunk from a %d px window (scale %.3f)",
                                 scene.scene_id, obj.object_id, extent, size, side, side / size)
                 rel, _ = clip_to_window(np.array(box), x0, y0, side)
@@ -281,7 +283,7 @@ def make_crops(scenes, objects, settings: Settings, out: Path) -> tuple[pd.DataF
     n_targets = int(targets["scene_id"].isin(train_all["scene_id"]).sum())
     summary = {"targets": n_targets, "crops": len(rows), "crop_size": size,
                "oversize": {"policy": oversize, "shrunk": shrunk, "skipped": skipped}}
-    LOG.info("crops: %d written from %d train scenes (%d %s objects in the train split); %d "
+    log.info("crops: %d written from %d train scenes (%d %s objects in the train split); %d "
              "shrunk, without a crop %s", len(rows), len(train), n_targets, target, shrunk,
              {k: v for k, v in skipped.items() if v})
     table = pd.DataFrame(rows, columns=["crop_id", "image", "scene_id", "object_id", "x0", "y0",
@@ -289,7 +291,7 @@ def make_crops(scenes, objects, settings: Settings, out: Path) -> tuple[pd.DataF
     return table, summary
 
 
-def make_background(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
+def make_background(scenes, objects, settings: TilingTask, out: Path) -> pd.DataFrame:
     """Grid tiles of the train split with no target object within background_margin."""
     t, target = settings.tiling, settings.classes.target
     rows, rejected, dropped = [], 0, 0
@@ -314,13 +316,13 @@ def make_background(scenes, objects, settings: Settings, out: Path) -> pd.DataFr
                                  context=context_of(tile, t.tarmac)))
     table = pd.DataFrame(rows, columns=["tile_id", "image", "labels", "scene_id", "x0", "y0", "size",
                                         "context"])
-    LOG.info("background: %d tiles written (%s), %d windows rejected within %d px of a %s, "
+    log.info("background: %d tiles written (%s), %d windows rejected within %d px of a %s, "
              "%d object labels dropped by the visibility rule", len(table),
              table["context"].value_counts().to_dict(), rejected, t.background_margin, target, dropped)
     return table, None
 
 
-def make_detect(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
+def make_detect(scenes, objects, settings: TilingTask, out: Path) -> pd.DataFrame:
     """Overlapping detect_size tiles of every split with YOLO labels of every class."""
     t, names = settings.tiling, settings.classes.names
     stride = t.detect_size - t.detect_overlap
@@ -347,7 +349,7 @@ def make_detect(scenes, objects, settings: Settings, out: Path) -> pd.DataFrame:
                *(f"n_{name}" for name in names)]
     table = pd.DataFrame(rows, columns=columns)
     in_tiles = objects["scene_id"].isin(table["scene_id"])
-    LOG.info("detect: %d tiles written %s; %d object labels dropped by the visibility rule "
+    log.info("detect: %d tiles written %s; %d object labels dropped by the visibility rule "
              "(min_visibility %.2f); %d of %d objects in no tile", len(table),
              table["split"].value_counts().to_dict(), dropped, t.min_visibility,
              int(in_tiles.sum()) - len(labelled), int(in_tiles.sum()))
@@ -359,7 +361,7 @@ SUBDIRS = {"crops": ["images"], "background": ["images", "labels"],
 MAKERS = {"crops": make_crops, "background": make_background, "detect": make_detect}
 
 
-def make_tiles(kind: str, scenes_csv, objects_csv, settings: Settings, manifest,
+def make_tiles(kind: str, scenes_csv, objects_csv, settings: TilingTask, manifest,
                summary=None) -> pd.DataFrame:
     """Clear the old outputs of `kind`, write its images, then its manifest (last, atomically)
     and, for the crops, their summary to `summary` (required then)."""
@@ -376,13 +378,13 @@ def make_tiles(kind: str, scenes_csv, objects_csv, settings: Settings, manifest,
     if summary is not None:
         io.write_json(summary, counts)
     io.write_csv(manifest, table)
-    LOG.info("wrote %s (%d rows)", manifest, len(table))
+    log.info("wrote %s (%d rows)", manifest, len(table))
     return table
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("kind", choices=TILE_KINDS)
     parser.add_argument("--settings", required=True, help="JSON of config sections tiling, classes")
     parser.add_argument("--scenes", required=True, help="results/index/scenes.csv")
     parser.add_argument("--objects", required=True, help="results/index/objects.csv")

@@ -1,0 +1,92 @@
+"""Placement: pools, flips, windows inside the tile, labels around the placed mask, exact paste."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers.inpaint_fixtures import TILE, WINDOW, make_background, make_bank
+from workflow.core.geometry import dilate, flip, overlapping, tight_box
+from workflow.core.io import read_png
+from workflow.core.labels import size_class, yolo_lines
+from workflow.inpaint import placement as pl
+
+
+@pytest.fixture()
+def pools(tmp_path):
+    background = pd.read_csv(make_background(tmp_path))
+    bank = pd.read_csv(make_bank(tmp_path))
+    return background, bank
+
+
+def test_pools_filter_context_and_flags(pools):
+    background, bank = pools
+    assert list(pl.tile_pool(background, "tarmac")["tile_id"]) == ["t0"]
+    assert list(pl.tile_pool(background, "random")["tile_id"]) == ["t0", "t1"]
+    assert list(pl.bank_pool(bank)["crop_id"]) == ["c0"]
+    with pytest.raises(ValueError, match="context"):
+        pl.tile_pool(background, "airport")
+    with pytest.raises(ValueError, match="no background tile"):
+        pl.tile_pool(background[background["context"] == "other"], "tarmac")
+
+
+def test_flip_and_tight_box():
+    mask = np.zeros((4, 6), bool)
+    mask[0, 1] = True
+    assert tight_box(mask) == (1, 0, 2, 1)
+    assert tight_box(flip(mask, "h")) == (4, 0, 5, 1)
+    assert tight_box(flip(mask, "v")) == (1, 3, 2, 4)
+    assert tight_box(flip(mask, "hv")) == (4, 3, 5, 4)
+    assert dilate(mask, 1).sum() > mask.sum()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_label_is_the_placed_mask_inside_the_tile(pools, seed):
+    background, bank = pools
+    rng = np.random.default_rng(seed)
+    p = pl.plan(rng, pl.tile_pool(background, "random"), pl.bank_pool(bank), WINDOW, dilation=2)
+    xmin, ymin, xmax, ymax = p.box
+    assert 0 <= xmin < xmax <= TILE and 0 <= ymin < ymax <= TILE
+    assert p.x <= xmin and xmax <= p.x + WINDOW and p.y <= ymin and ymax <= p.y + WINDOW
+    # The box is tight around the flipped mask placed at the window origin.
+    mask = flip(read_png(p.mask_path) > 0, p.flip)
+    in_tile = np.zeros((TILE, TILE), bool)
+    in_tile[p.y : p.y + WINDOW, p.x : p.x + WINDOW] = mask
+    assert tight_box(in_tile) == p.box
+    assert p.size_class == size_class(ymax - ymin, xmax - xmin, WINDOW)
+    # The unknown region misses the existing object (box 0..16 px) when a free window exists.
+    assert not p.overlaps
+    _, unknown, _ = pl.window_inputs(p, 2, "none")
+    region = tight_box(unknown)
+    shifted = (region[0] + p.x, region[1] + p.y, region[2] + p.x, region[3] + p.y)
+    assert not overlapping(shifted, np.array([[0, 0, 16, 16]])).any()
+    line = yolo_lines([0], [p.box], TILE).split()
+    cx, cy, w, h = (float(v) * TILE for v in line[1:])
+    assert (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2) == pytest.approx(p.box, abs=1e-3)
+
+
+def test_overlap_is_reported_when_no_window_is_free():
+    rng = np.random.default_rng(0)
+    x, y, overlaps = pl.choose_window(rng, 64, 32, (0, 0, 32, 32), np.array([[0, 0, 64, 64]]), tries=5)
+    assert overlaps and 0 <= x <= 32 and 0 <= y <= 32
+
+
+def test_window_inputs_condition(pools):
+    background, bank = pools
+    p = pl.plan(np.random.default_rng(1), pl.tile_pool(background, "random"), pl.bank_pool(bank), WINDOW, 0)
+    image, unknown, edges = pl.window_inputs(p, 0, "canny")
+    assert image.shape == (WINDOW, WINDOW, 3) and edges.shape == (WINDOW, WINDOW)
+    _, _, mask = pl.window_inputs(p, 0, "mask")
+    assert np.array_equal(mask > 0, unknown)
+    assert pl.window_inputs(p, 0, "none")[2] is None
+
+
+def test_paste_changes_only_the_unknown_pixels():
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    window = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    unknown = rng.random((32, 32)) > 0.5
+    out = pl.paste(tile, window, unknown, 10, 20)
+    changed = np.zeros((64, 64), bool)
+    changed[20:52, 10:42] = unknown
+    assert np.array_equal(out[~changed], tile[~changed])
+    assert np.array_equal(out[20:52, 10:42][unknown], window[unknown])

@@ -1,0 +1,222 @@
+"""Each stage's params (workflow/<stage>/params.py) hold exactly what its jobs read.
+
+For every choice a selection depends on (the mask method, the sampler, a set's model, an
+experiment's kind and loss), under the demo and the report-scale configs:
+- the command accepts the selection (a key too few fails the job: its settings name it);
+- the selection holds no key the job does not read under that choice (one too many reruns the
+  job for nothing): the method-specific keys appear only with their method;
+- every key of the config section is accounted for: read by some job under some choice, or
+  passed on the command line (where and how a job runs), so a new key cannot be forgotten.
+The rerun table (tests/workflow/test_rerun_table.py) checks the effect on the DAG.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+from workflow.bank import masks
+from workflow.bank import params as bank_params
+from workflow.core.settings import read_settings
+from workflow.datasets import build as datasets
+from workflow.datasets import params as datasets_params
+from workflow.detect import params as detect_params
+from workflow.detect import pretrain_data
+from workflow.detect import train as detect
+from workflow.diffusion import grid, train, train_classifier
+from workflow.diffusion import params as diffusion_params
+from workflow.inpaint import params as inpaint_params
+from workflow.inpaint.repaint import SAMPLERS
+from workflow.inpaint.settings import ChunkSettings
+
+
+def load(*names: str) -> dict:
+    """config/config.yaml with the other files merged over it, as Snakemake merges them."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for name in names:
+        update_config(config, yaml.safe_load((REPO / name).read_text()))
+    return config
+
+
+CONFIGS = {"demo": load(), "full": load("config/full.yaml")}
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+def config(request):
+    return copy.deepcopy(CONFIGS[request.param])
+
+
+def as_settings(values: dict, cls, where: str = ""):
+    """What the job does with its --settings (JSON text, as the rule passes it)."""
+    return read_settings(json.dumps(values), cls, where)
+
+
+# --- bank -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", masks.METHODS)
+def test_bank_jobs_read_their_methods_keys_only(config, method):
+    config["masks"]["method"] = method
+    selected = bank_params.chunk_settings(config)
+    settings = as_settings(selected, masks.BankSettings)
+    assert settings.masks.method == method
+    keys = set(selected["masks"])
+    assert ("sam" in keys) == (method == "sam")
+    assert ("grabcut_iterations" in keys) == (method == "grabcut")
+    assert ("area_fraction_range" in keys) == (method != "box")
+    assert "contact_sheet_planes" not in keys
+    for key in bank_params.METHOD_KEYS[method]:  # the job names a missing one
+        with pytest.raises(ValueError, match=f"masks.{key}': missing"):
+            as_settings({**selected, "masks": {k: v for k, v in selected["masks"].items() if k != key}},
+                        masks.BankSettings)
+    sheet = as_settings(bank_params.sheet_settings(config), masks.SheetSettings)
+    assert sheet.contact_sheet_planes == config["masks"]["contact_sheet_planes"]
+
+
+def test_every_masks_key_is_read_by_some_bank_job(config):
+    read = set(bank_params.SHARED_KEYS) | {"contact_sheet_planes"}
+    read |= {key for keys in bank_params.METHOD_KEYS.values() for key in keys}
+    assert read == set(config["masks"])
+    assert set(bank_params.METHOD_KEYS) == set(masks.METHODS)
+
+
+# --- diffusion --------------------------------------------------------------------------------
+
+
+def test_unet_trainings_read_neither_their_grid_nor_checkpoint_every(config):
+    pretrain = diffusion_params.unet_settings(config, "pretrain")
+    assert as_settings(pretrain, train.PretrainSettings, "diffusion").stage.iterations > 0
+    for model, condition in config["diffusion"]["models"].items():
+        finetune = diffusion_params.unet_settings(config, "finetune", model)
+        assert as_settings(finetune, train.FinetuneSettings, "diffusion").condition == condition
+    for stage, values in (("pretrain", pretrain), ("finetune", finetune)):
+        section = set(config["diffusion"][stage])
+        assert set(values[stage]) == section - set(diffusion_params.GRID_KEYS) - {"checkpoint_every"}
+        grid_values = diffusion_params.grid_settings(config, stage)
+        assert as_settings(grid_values, grid.GridSettings).sample_grid == config["diffusion"][stage]["sample_grid"]
+        # a given base (diffusion.pretrained) may be a bare guided-diffusion state dict: its grid
+        # also reads the diffusion keys that say what network and process it is
+        given = stage == "pretrain" and config["diffusion"]["pretrained"] is not None
+        assert set(grid_values) == set(diffusion_params.GRID_KEYS) | ({"base"} if given else set())
+
+
+def test_classifiers_read_their_sections_without_checkpoint_every(config):
+    size = diffusion_params.size_classifier_settings(config)
+    cherry = diffusion_params.cherry_picker_settings(config)
+    as_settings(size, train_classifier.SizeJob, "diffusion")
+    as_settings(cherry, train_classifier.CherryJob, "diffusion")
+    assert "vlb_weight" not in size and set(cherry) == {"seed", "cherry_picker"}
+    for values, section in ((size, "size_classifier"), (cherry, "cherry_picker")):
+        assert set(values[section]) == set(config["diffusion"][section]) - {"checkpoint_every"}
+    for training in diffusion_params.TRAININGS:
+        assert diffusion_params.checkpoint_every(config, training) >= 1
+
+
+# --- inpaint ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_a_chunk_reads_its_samplers_schedule_and_guidance_only_when_unconditional(config, sampler):
+    config["inpaint"]["sampler"] = sampler
+    config["diffusion"]["models"] = {**config["diffusion"]["models"], "uncond": "none", "canny": "canny"}
+    config["inpaint"]["sets"]["g"] = {"model": "uncond", "context": "random", "images": 200, "candidates": 2}
+    config["inpaint"]["sets"]["c"] = {"model": "canny", "context": "random", "images": 200, "candidates": 1}
+    for name in ("g", "c"):
+        selected = inpaint_params.chunk_settings(config, name)
+        settings = as_settings(selected, ChunkSettings).inpaint
+        keys = set(selected["inpaint"])
+        assert set(settings.sets) == {name}
+        assert ("fast" in keys) == (sampler == "fast")
+        assert ({"respacing", "jump_length", "jump_n_sample"} <= keys) == (sampler == "repaint")
+        assert not ({"respacing", "jump_length", "jump_n_sample"} & keys) == (sampler == "fast")
+        assert ("guidance_scale" in keys) == (name == "g")
+        assert settings.make_sampler().respacing >= 1
+    assert inpaint_params.guided(config, "g") == (config["inpaint"]["guidance_scale"] > 0)
+    assert not inpaint_params.guided(config, "c")
+    assert inpaint_params.cherry_picked(config, "g") and not inpaint_params.cherry_picked(config, "c")
+
+
+def test_a_chunk_without_its_samplers_keys_names_them():
+    config = copy.deepcopy(CONFIGS["demo"])
+    selected = inpaint_params.chunk_settings(config, "tarmac_canny")
+    del selected["inpaint"]["jump_length"]
+    with pytest.raises(ValueError, match="inpaint.jump_length': missing"):
+        as_settings(selected, ChunkSettings)
+
+
+def test_every_inpaint_key_is_read_by_some_chunk(config):
+    read = set(inpaint_params.SHARED_KEYS) | {"guidance_scale", "sets"}
+    read |= {key for keys in inpaint_params.SAMPLER_KEYS.values() for key in keys}
+    assert read == set(config["inpaint"])
+    assert set(inpaint_params.SAMPLER_KEYS) == set(SAMPLERS)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+def test_datasets_read_their_run_the_seed_and_the_empty_tile_share(config):
+    config["experiments"]["runs"]["baseline"]["focal_gamma"] = 2.0
+    for name, run in config["experiments"]["runs"].items():
+        selected = datasets_params.dataset_settings(config, name)
+        settings = as_settings(selected, datasets.Settings)
+        assert settings.seed == config["experiments"]["seed"]
+        assert settings.keep_without_objects == config["experiments"]["keep_without_objects"]
+        assert settings.experiment.kind == run["kind"] and "focal_gamma" not in selected["experiment"]
+    ablation = {"classes": {"names": ["plane"], "target": "plane"}, "experiment": {"kind": "ablation", "keep": 5}}
+    with pytest.raises(ValueError, match="seed"):
+        as_settings(ablation, datasets.Settings)
+
+
+# --- detect -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gamma", [None, 0.0, 1.5])
+def test_trainings_read_focal_alpha_only_with_a_focal_loss_and_never_the_runtime(config, gamma):
+    config["experiments"]["runs"]["baseline"] = {"kind": "baseline"}
+    if gamma is not None:
+        config["experiments"]["runs"]["baseline"]["focal_gamma"] = gamma
+    default = config["detect"]["train"]["focal_gamma"]
+    effective = default if gamma is None else gamma
+    selected = detect_params.train_settings(config, "baseline")
+    settings = as_settings(selected, detect.DetectSettings)
+    assert settings.train.focal_gamma == effective
+    assert ("focal_alpha" in selected["train"]) == (effective > 0)
+    assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
+    expected = set(config["detect"]["train"]) - set(detect_params.RUNTIME_KEYS)
+    assert set(selected["train"]) | {"focal_alpha"} == expected | {"focal_alpha"}
+
+
+def test_learning_curve_is_the_baseline_validated_every_epoch(config):
+    selected = detect_params.learning_curve_settings(config, "baseline")
+    train = as_settings(selected, detect.DetectSettings).train
+    assert train.epochs == config["detect"]["learning_curve"]["epochs"] and train.val is True
+    baseline = detect_params.train_settings(config, "baseline")["train"]
+    assert {k: v for k, v in selected["train"].items() if k not in ("epochs", "val")} == {
+        k: v for k, v in baseline.items() if k not in ("epochs", "val")}
+
+
+def test_pretraining_reads_its_overrides_and_its_own_runtime(config):
+    config["detect"]["pretrain"]["train"] = {**config["detect"]["pretrain"]["train"], "epochs": 3,
+                                             "device": "cpu", "workers": 4}
+    selected = detect_params.pretrain_settings(config)
+    assert as_settings(selected, detect.DetectSettings).train.epochs == 3
+    assert selected["target"] is None  # its scenes hold no target
+    assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
+    assert detect_params.runtime(config, pretrain=True) == {"device": "cpu", "workers": 4}
+    assert detect_params.runtime(config) == {key: config["detect"]["train"][key]
+                                             for key in detect_params.RUNTIME_KEYS}
+
+
+def test_pretraining_data_reads_neither_the_demo_seed_nor_overridden_tiling(config):
+    selected = detect_params.pretrain_data_settings(config)
+    settings = as_settings(selected, pretrain_data.PretrainDataSettings)
+    assert "demo_seed" not in selected and "data" not in selected
+    overrides = config["detect"]["pretrain"]["tiling"]
+    for key, value in overrides.items():
+        assert getattr(settings.tiling, key) == value
