@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import logging
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +91,6 @@ class Inpainted:
     scores: list[float]
 
 
-def set_key(name: str) -> int:
-    return zlib.crc32(name.encode())
-
-
 def load_networks(chunk: Chunk, files: ChunkFiles, device) -> Networks:
     s = chunk.settings
     model, spec = load_model(files.model, device)
@@ -141,7 +136,7 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
     bank = pl.bank_pool(pd.read_csv(files.bank))
     indices = chunk_indices(chunk.spec.images, s.chunks, chunk.index)
     placements = [
-        pl.plan(np.random.default_rng([s.seed, set_key(chunk.name), i]), tiles, bank, window,
+        pl.plan(np.random.default_rng([s.seed, pl.set_key(chunk.name), i]), tiles, bank, window,
                 s.mask_dilation, s.placement_tries)
         for i in indices
     ]  # fmt: skip
@@ -159,7 +154,7 @@ def best_candidates(chunk: Chunk, nets: Networks, inputs: list, device) -> list:
     best, scored = [None] * len(inputs), [[] for _ in inputs]
     for b, start in enumerate(range(0, len(rows), s.batch_size)):
         batch = rows[start : start + s.batch_size]
-        seed = np.random.SeedSequence([s.seed, set_key(chunk.name), chunk.index, b]).generate_state(1)[0]
+        seed = np.random.SeedSequence([s.seed, pl.set_key(chunk.name), chunk.index, b]).generate_state(1)[0]
         generator = torch.Generator(device).manual_seed(int(seed))
         started = time.perf_counter()
         images, scores = inpaint_batch(nets, s, [inputs[j] for j in batch], generator, device)
