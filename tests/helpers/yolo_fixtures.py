@@ -62,19 +62,16 @@ def write_image(folder: Path, stem: str, image, lines) -> tuple[str, str]:
     return str(image_path), str(label_path)
 
 
-def write_detect_tiles(root: Path, plan: dict[str, list[int]], size: int = 64, seed: int = 0,
-                       cars: int | None = None) -> Path:
+def write_detect_tiles(root: Path, plan: dict[str, list[int]], size: int = 64, seed: int = 0) -> Path:
     """Detection tiles as workflow.tiles.tiling writes them; `plan[split]` = planes per tile.
 
-    Returns the manifest path (root/detect/manifest.csv); every tile also holds `cars` cars
-    (None: 0..2 at random).
+    Returns the manifest path (root/detect/manifest.csv); every tile also holds 0..2 cars.
     """
     rng = np.random.default_rng(seed)
     rows = []
     for split, planes in plan.items():
         for i, n_planes in enumerate(planes):
-            n_cars = int(rng.integers(0, 3)) if cars is None else cars
-            image, lines = draw_tile(rng, size, n_planes, n_cars)
+            image, lines = draw_tile(rng, size, n_planes, int(rng.integers(0, 3)))
             tile_id = f"{split}_{i:03d}"
             image_path, label_path = write_image(root / "detect" / split, tile_id, image, lines)
             counts = [sum(line.startswith(f"{k} ") for line in lines) for k in range(len(NAMES))]

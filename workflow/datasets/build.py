@@ -11,9 +11,9 @@ Experiments of the method report (section D.4), all evaluated on the real val an
 - `augmentation`: every real tile plus the first images of a synthetic set, `add` % as many as
   the real training images holding a target (D.4.2).
 
-Every experiment's training split keeps the same seeded share (`keep_without_objects`) of the
-real tiles holding no object at all, drawn before anything else, so that the experiments differ
-by their target images only.
+Every experiment's training split keeps the same seeded share (`keep_without_target`) of the
+real tiles holding no target (other classes or nothing), drawn before anything else, so that the
+experiments differ by their target images only.
 
 Nothing is copied: `train.txt`, `val.txt` and `test.txt` list absolute image paths, and
 ultralytics finds each label by replacing `/images/` with `/labels/` in the image path, which is
@@ -47,13 +47,13 @@ class Settings:
 
     classes: ClassSettings
     experiment: Experiment
-    seed: int  # draws the kept tiles without objects, and the kept real target images
-    keep_without_objects: float = 1.0  # share of the real training tiles without objects kept
+    seed: int  # draws the kept tiles without a target, and the kept real target images
+    keep_without_target: float = 1.0  # share of the real training tiles without a target kept
 
     def __post_init__(self):
-        if not 0 <= self.keep_without_objects <= 1:
-            raise ValueError(f"config key 'experiments.keep_without_objects': "
-                             f"{self.keep_without_objects} is not a fraction in 0..1")
+        if not 0 <= self.keep_without_target <= 1:
+            raise ValueError(f"config key 'experiments.keep_without_target': "
+                             f"{self.keep_without_target} is not a fraction in 0..1")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -66,7 +66,7 @@ class Settings:
     def as_dict(self) -> dict:
         """As recorded in manifest.json."""
         return {"names": list(self.names), "target": self.target, "seed": self.seed,
-                "keep_without_objects": self.keep_without_objects,
+                "keep_without_target": self.keep_without_target,
                 "experiment": dataclasses.asdict(self.experiment)}
 
 
@@ -139,10 +139,10 @@ def kept_target_images(train: pd.DataFrame, target_id: int, keep: float, seed: i
     return pd.Series([not h or p in kept for h, p in zip(holds, train["image"])], index=train.index)
 
 
-def kept_empty_tiles(train: pd.DataFrame, n_classes: int, fraction: float, seed: int) -> pd.Series:
-    """Boolean mask over `train`: every tile holding an object, and the first round(fraction *
-    n) of a seeded permutation of the n tiles holding none (sorted by path, as above)."""
-    empty = train[[f"c{k}" for k in range(n_classes)]].to_numpy().sum(axis=1) == 0
+def kept_tiles_without_target(train: pd.DataFrame, target_id: int, fraction: float, seed: int) -> pd.Series:
+    """Boolean mask over `train`: every tile holding a target, and the first round(fraction * n)
+    of a seeded permutation of the n tiles holding none (sorted by path, as above)."""
+    empty = train[f"c{target_id}"].to_numpy() == 0
     candidates = np.sort(train["image"].to_numpy()[empty])
     order = np.random.default_rng([seed, 1]).permutation(len(candidates))
     kept = set(candidates[order[: int(np.floor(fraction * len(candidates) + 0.5))]])
@@ -172,8 +172,8 @@ def assemble(settings: Settings, tiles: pd.DataFrame, synthetic: dict[str, pd.Da
         raise ValueError(f"detect manifest: unknown split {unknown[0]!r}; allowed {list(SPLITS)}")
     splits = {s: tiles[tiles["split"] == s].assign(source="real") for s in SPLITS}
     train, notes = splits["train"], {}
-    kept = kept_empty_tiles(train, len(settings.names), settings.keep_without_objects, settings.seed)
-    notes["tiles_without_objects_dropped"] = int((~kept).sum())
+    kept = kept_tiles_without_target(train, target_id, settings.keep_without_target, settings.seed)
+    notes["tiles_without_target_dropped"] = int((~kept).sum())
     train = train[kept]
     n_target_images = int((train[f"c{target_id}"] > 0).sum())
     if exp.kind in ("ablation", "replacement"):

@@ -3,8 +3,8 @@
 Snakemake reruns a job when its params change, so the dataset of experiment E gets the keys its
 image lists depend on and no others (config/README.md, "Reruns"): E's own entry of
 `experiments.runs` without `focal_gamma` (a training setting, read by E's trainings), the class
-names and target, `experiments.keep_without_objects` and `experiments.seed` (every dataset keeps
-the same seeded share of the tiles holding no object; ablation and replacement also keep a
+names and target, `experiments.keep_without_target` and `experiments.seed` (every dataset keeps
+the same seeded share of the tiles holding no target; ablation and replacement also keep a
 seeded share of the real plane images). workflow.datasets.build accepts exactly these (tests/workflow/test_params.py). rules/common.smk
 loads this file by path: it imports nothing from the package.
 """
@@ -25,5 +25,5 @@ def dataset_settings(config: Mapping[str, Any], experiment: str) -> dict:
         "experiment": {key: value for key, value in run.items() if key not in TRAINING_KEYS},
     }
     values["seed"] = config["experiments"]["seed"]
-    values["keep_without_objects"] = config["experiments"]["keep_without_objects"]
+    values["keep_without_target"] = config["experiments"]["keep_without_target"]
     return values
