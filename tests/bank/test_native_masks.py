@@ -123,7 +123,7 @@ def test_regions_map_crop_pixels_to_native_pixels(tiled):
 def test_native_masks_follow_the_planes_better_than_masks_on_the_crop(tiled):
     root, footprints = tiled
     crops, scenes = read_crops(root / "crops" / "manifest.csv"), read_scenes(root / "scenes.csv")
-    settings = masks.parse_settings({"method": "grabcut", "canny_thresholds": [100, 200],
+    settings = masks.masks_settings({"method": "grabcut", "canny_thresholds": [100, 200],
                                      "edge_margin": 2, "chunks": 1, "grabcut_iterations": 5,
                                      "area_fraction_range": [0.05, 0.95]})
     table = masks.build_chunk(settings, CROP, crops, scenes, 0, root / "bank" / "chunk0")
