@@ -7,7 +7,6 @@ cross-checks of rules/validate.smk that a schema cannot express.
 
 from __future__ import annotations
 
-import ast
 import re
 
 import pytest
@@ -68,15 +67,6 @@ def test_preset_sizes_of_the_load_time_checks_are_the_networks():
     for name, size in PRESET_IMAGE_SIZES.items():
         with torch.device("meta"):
             assert presets.build_unet(name).image_size == size
-
-
-def test_tiling_keys_of_the_rules_are_those_the_module_reads():
-    from workflow.tiles import tiling
-
-    text = (REPO / "rules/common.smk").read_text()
-    block = re.search(r"^TILING_KEYS = (\{.*?^\})$", text, re.MULTILINE | re.DOTALL).group(1)
-    keys = {kind: tuple(names) for kind, names in ast.literal_eval(block).items()}
-    assert keys == tiling.KIND_KEYS
 
 
 def test_a_detector_device_list_asks_for_that_many_gpus(workdir, tmp_path):

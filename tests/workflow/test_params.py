@@ -32,6 +32,13 @@ from workflow.diffusion import params as diffusion_params
 from workflow.inpaint import params as inpaint_params
 from workflow.inpaint.repaint import SAMPLERS
 from workflow.inpaint.settings import ChunkSettings
+from workflow.report import params as report_params
+from workflow.report import quality, tables
+from workflow.scenes import index
+from workflow.scenes import params as scenes_params
+from workflow.scenes.sources import DataSettings
+from workflow.tiles import params as tiles_params
+from workflow.tiles import tiling
 
 
 def load(*names: str) -> dict:
@@ -55,6 +62,36 @@ def config(request):
 def as_settings(values: dict, cls, where: str = ""):
     """What the job does with its --settings (JSON text, as the rule passes it)."""
     return read_settings(json.dumps(values), cls, where)
+
+
+# --- scenes and tiles -------------------------------------------------------------------------
+
+
+def test_scene_jobs_read_data_and_the_index_its_sections_and_the_gsd(config):
+    data = as_settings(scenes_params.demo_settings(config), DataSettings, "data")
+    assert (data.demo is None) == (config["data"]["demo"] is None)
+    selected = scenes_params.index_settings(config)
+    settings = index.settings_from_json(json.dumps(selected))
+    assert settings.tiling.gsd == config["tiling"]["gsd"]
+    assert set(selected) == set(scenes_params.INDEX_SECTIONS) | {"tiling"}
+    assert selected["tiling"] == {"gsd": config["tiling"]["gsd"]}
+
+
+@pytest.mark.parametrize("kind", tiling.TILE_KINDS)
+def test_each_kind_of_tiles_reads_its_own_tiling_keys(config, kind):
+    selected = tiles_params.tiling_settings(config, kind)
+    tiling.settings_from_json(json.dumps(selected), kind)
+    assert set(selected["tiling"]) == set(tiles_params.KIND_KEYS[kind])
+    for key in tiles_params.KIND_KEYS[kind]:  # the job names a missing one
+        short = {**selected, "tiling": {k: v for k, v in selected["tiling"].items() if k != key}}
+        with pytest.raises(ValueError, match=f"tiling.{key}': missing"):
+            tiling.settings_from_json(json.dumps(short), kind)
+
+
+def test_every_tiling_key_is_read_by_some_tiling_job_or_the_index(config):
+    read = {key for keys in tiles_params.KIND_KEYS.values() for key in keys}
+    assert read | set(scenes_params.index_settings(config)["tiling"]) == set(config["tiling"])
+    assert set(tiles_params.KIND_KEYS) == set(tiling.TILE_KINDS)
 
 
 # --- bank -------------------------------------------------------------------------------------
@@ -115,7 +152,9 @@ def test_classifiers_read_their_sections_without_checkpoint_every(config):
     for values, section in ((size, "size_classifier"), (cherry, "cherry_picker")):
         assert set(values[section]) == set(config["diffusion"][section]) - {"checkpoint_every"}
     for training in diffusion_params.TRAININGS:
-        assert diffusion_params.checkpoint_every(config, training) >= 1
+        every = diffusion_params.checkpoint_every(config, training)
+        assert every >= 1
+        assert diffusion_params.run_flags(config, training) == f"--checkpoint-every {every}"
 
 
 # --- inpaint ----------------------------------------------------------------------------------
@@ -211,6 +250,7 @@ def test_pretraining_reads_its_overrides_and_its_own_runtime(config):
     assert detect_params.runtime(config, pretrain=True) == {"device": "cpu", "workers": 4}
     assert detect_params.runtime(config) == {key: config["detect"]["train"][key]
                                              for key in detect_params.RUNTIME_KEYS}
+    assert detect_params.run_flags(config, pretrain=True) == "--device cpu --workers 4"
 
 
 def test_pretraining_data_reads_neither_the_demo_seed_nor_overridden_tiling(config):
@@ -220,3 +260,17 @@ def test_pretraining_data_reads_neither_the_demo_seed_nor_overridden_tiling(conf
     overrides = config["detect"]["pretrain"]["tiling"]
     for key, value in overrides.items():
         assert getattr(settings.tiling, key) == value
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def test_report_jobs_read_the_runs_gamma_paste_sets_and_classes(config):
+    selected = report_params.tables_settings(config)
+    settings = as_settings(selected, tables.ReportSettings)
+    assert set(settings.runs) == set(config["experiments"]["runs"])
+    assert settings.focal_gamma == config["detect"]["train"]["focal_gamma"]
+    assert list(settings.paste_sets) == list(config["copy_paste"]["sets"] or {})
+    assert report_params.curve_epochs(config) == config["detect"]["train"]["epochs"]
+    classes = as_settings(report_params.quality_settings(config), quality.QualitySettings).classes
+    assert classes.target == config["classes"]["target"]
