@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers.yolo_fixtures import train_args
 from workflow.detect import sampling
-from workflow.detect.train import TrainSettings, workflow_trainer
+from workflow.detect.settings import TrainSettings
+from workflow.detect.trainer import workflow_trainer
 
 PLANE, CAR, TRUCK = 0, 1, 2
 
@@ -89,11 +91,12 @@ def test_loader_yields_one_sampled_epoch_per_pass():
 
 
 def test_the_trainer_samples_class_aware_only_when_asked():
-    base = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01}
+    base = train_args(focal_gamma=0.0, class_aware=False)
     plain = workflow_trainer(TrainSettings(**base))
     assert [cls.__name__ for cls in plain.__mro__][:2] == ["WorkflowTrainer", "DetectionTrainer"]
-    both = workflow_trainer(TrainSettings(**base, focal_gamma=2.0, focal_alpha=0.25, class_aware=True))
+    both = workflow_trainer(TrainSettings(**{**base, "focal_gamma": 2.0, "focal_alpha": 0.25,
+                                             "class_aware": True}))
     names = [cls.__name__ for cls in both.__mro__]
     assert names[:3] == ["WorkflowTrainer", "ClassAwareTrainer", "DetectionTrainer"]
     with pytest.raises(ValueError, match="detect.train.class_aware"):
-        TrainSettings(**base, class_aware="yes")
+        TrainSettings(**{**base, "class_aware": "yes"})

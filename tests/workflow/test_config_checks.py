@@ -73,7 +73,7 @@ def test_a_detector_device_list_asks_for_that_many_gpus(workdir, tmp_path):
     """detect.train.device 0,1,2 -> the trainings ask for 3 GPUs (the launcher's --gpus); the
     pre-training follows it unless detect.pretrain.train sets its own device."""
     from workflow.core.checks import device_ids, gpu_count
-    from workflow.detect.train import train_device
+    from workflow.detect.devices import train_device
 
     assert device_ids("k", "2,0,1") == (2, 0, 1) and gpu_count("k", "0,1,2,3") == 4
     assert device_ids("k", "auto") is None and gpu_count("k", "cuda:1") == 1

@@ -26,7 +26,7 @@ from workflow.datasets import build as datasets
 from workflow.datasets import params as datasets_params
 from workflow.detect import params as detect_params
 from workflow.detect import pretrain_data
-from workflow.detect import train as detect
+from workflow.detect.settings import DetectSettings
 from workflow.diffusion import grid, train, train_classifier
 from workflow.diffusion import params as diffusion_params
 from workflow.inpaint import params as inpaint_params
@@ -223,7 +223,7 @@ def test_trainings_read_focal_alpha_only_with_a_focal_loss_and_never_the_runtime
     default = config["detect"]["train"]["focal_gamma"]
     effective = default if gamma is None else gamma
     selected = detect_params.train_settings(config, "baseline")
-    settings = as_settings(selected, detect.DetectSettings)
+    settings = as_settings(selected, DetectSettings)
     assert settings.train.focal_gamma == effective
     assert ("focal_alpha" in selected["train"]) == (effective > 0)
     assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
@@ -233,7 +233,7 @@ def test_trainings_read_focal_alpha_only_with_a_focal_loss_and_never_the_runtime
 
 def test_learning_curve_is_the_baseline_validated_every_epoch(config):
     selected = detect_params.learning_curve_settings(config, "baseline")
-    train = as_settings(selected, detect.DetectSettings).train
+    train = as_settings(selected, DetectSettings).train
     assert train.epochs == config["detect"]["learning_curve"]["epochs"] and train.val is True
     baseline = detect_params.train_settings(config, "baseline")["train"]
     assert {k: v for k, v in selected["train"].items() if k not in ("epochs", "val")} == {
@@ -244,7 +244,7 @@ def test_pretraining_reads_its_overrides_and_its_own_runtime(config):
     config["detect"]["pretrain"]["train"] = {**config["detect"]["pretrain"]["train"], "epochs": 3,
                                              "device": "cpu", "workers": 4}
     selected = detect_params.pretrain_settings(config)
-    assert as_settings(selected, detect.DetectSettings).train.epochs == 3
+    assert as_settings(selected, DetectSettings).train.epochs == 3
     assert selected["target"] is None  # its scenes hold no target
     assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
     assert detect_params.runtime(config, pretrain=True) == {"device": "cpu", "workers": 4}

@@ -240,7 +240,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True, type=Path, help="results/report")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, QualitySettings)
-    from workflow.detect.train import disable_label_cache, offline_environment
+    from workflow.detect.offline import disable_label_cache, offline_environment
     from workflow.diffusion.checkpoint import load_model
 
     offline_environment(args.config_dir)
