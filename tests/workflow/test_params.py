@@ -203,13 +203,13 @@ def test_datasets_read_their_run_the_seed_and_the_empty_tile_share(config):
     config["experiments"]["runs"]["baseline"]["focal_gamma"] = 2.0
     for name, run in config["experiments"]["runs"].items():
         selected = datasets_params.dataset_settings(config, name)
-        settings = as_settings(selected, datasets.Settings)
+        settings = as_settings(selected, datasets.DatasetSettings)
         assert settings.seed == config["experiments"]["seed"]
         assert settings.keep_without_target == config["experiments"]["keep_without_target"]
         assert settings.experiment.kind == run["kind"] and "focal_gamma" not in selected["experiment"]
     ablation = {"classes": {"names": ["plane"], "target": "plane"}, "experiment": {"kind": "ablation", "keep": 5}}
     with pytest.raises(ValueError, match="seed"):
-        as_settings(ablation, datasets.Settings)
+        as_settings(ablation, datasets.DatasetSettings)
 
 
 # --- detect -----------------------------------------------------------------------------------

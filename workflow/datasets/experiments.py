@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-KINDS = ("baseline", "ablation", "replacement", "augmentation")
+EXPERIMENT_KINDS = ("baseline", "ablation", "replacement", "augmentation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,8 +18,8 @@ class Experiment:
     focal_gamma: float | None = None  # overrides detect.train.focal_gamma (get_train_settings)
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"experiment kind {self.kind!r}: allowed {list(KINDS)}")
+        if self.kind not in EXPERIMENT_KINDS:
+            raise ValueError(f"experiment kind {self.kind!r}: allowed {list(EXPERIMENT_KINDS)}")
         needs = {
             "baseline": (),
             "ablation": ("keep",),
