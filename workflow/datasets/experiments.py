@@ -15,7 +15,7 @@ class Experiment:
     keep: float | None = None  # % of real target images kept (ablation, replacement)
     add: float | None = None  # synthetic images added, % of the real target images (augmentation)
     set: str | None = None  # key of inpaint.sets or copy_paste.sets (replacement, augmentation)
-    focal_gamma: float | None = None  # overrides detect.train.focal_gamma (get_train_settings)
+    focal_gamma: float | None = None  # overrides detect.train.focal_gamma (workflow/detect/params.py)
 
     def __post_init__(self):
         if self.kind not in EXPERIMENT_KINDS:
