@@ -11,6 +11,13 @@
 #   detect/      {arch}/{experiment}/seed{seed}/ trainings and metrics (rules/detect.smk)
 #   report/      AP tables and plots                                   (rules/report.smk)
 # resources/     inputs: the generated demo scenes, or your own data
+#
+# Each rules/<stage>.smk loads its stage's params module (workflow/<stage>/params.py: the config
+# keys its jobs read) and runs the stage's commands; the rule files are included in pipeline
+# order, so that a rule names an earlier stage's files as `rules.<rule>.output.<name>`.
+from snakemake.utils import min_version
+
+min_version("9.0")
 
 
 configfile: "config/config.yaml"

@@ -30,6 +30,7 @@ TARGET_S = 20.0  # seconds per fine-tuning that keep the demo's detection within
 
 def main(argv=None):
     from tests.helpers.yolo_fixtures import NAMES, write_detect_tiles
+    from workflow.detect.params import train_settings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -51,7 +52,7 @@ def main(argv=None):
         subprocess.run([*run, "workflow.datasets.build", "--settings", json.dumps(settings), "--experiment", "bench",
                         "--detect-tiles", str(tiles), "--out", str(tmp / "ds")], check=True, cwd=REPO,
                        capture_output=True)
-        train = {"train": config["detect"]["train"], "target": "plane"}
+        train = train_settings(config, "baseline")  # what the rule passes: less device, workers
         started = time.perf_counter()
         subprocess.run([*run, "workflow.detect.train", "--settings", json.dumps(train), "--data",
                         str(tmp / "ds" / "data.yaml"), "--arch", args.arch, "--seed", "0",

@@ -28,7 +28,7 @@ import torch
 import yaml
 
 from workflow.core.settings import from_dict
-from workflow.detect.train import disable_label_cache, offline_environment
+from workflow.detect.offline import disable_label_cache, offline_environment
 from workflow.diffusion.checkpoint import load_model
 from workflow.inpaint import run
 from workflow.inpaint.repaint import Sampler

@@ -110,12 +110,11 @@ def make_index(work: Path, size: int, case: str) -> None:
 def settings_json(tile: int, overlap: int) -> str:
     import yaml
 
-    from workflow.tiles.tiling import KIND_KEYS
+    from workflow.tiles.params import tiling_settings
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    tiling = dict(config["tiling"], detect_size=tile, detect_overlap=overlap)
-    tiling = {key: tiling[key] for key in KIND_KEYS["detect"]}
-    return json.dumps({"tiling": tiling, "classes": config["classes"]})
+    config["tiling"] = dict(config["tiling"], detect_size=tile, detect_overlap=overlap)
+    return json.dumps(tiling_settings(config, "detect"))
 
 
 def run_ours(work: Path, tile: int, overlap: int) -> int:

@@ -1,14 +1,17 @@
 # Crops -> plane bank: a mask (SAM, GrabCut or the box), Canny edges and a size class per plane
 # crop. Masks are made on each plane's scene pixels near native resolution (the crops manifest
-# says where a crop lies, the index's scenes.csv where its scene is), then brought to the crop. masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, summary)
-# and the contact sheet, a rule of its own so that changing it does not rebuild the bank. The
-# chunk jobs ask for a GPU only when SAM runs (get_masks_gpu in common.smk).
+# says where a crop lies, the index's scenes.csv where its scene is), then brought to the crop.
+# masks.chunks jobs, each taking every chunks-th crop, then one merge (manifest, summary) and the
+# contact sheet, a rule of its own so that changing it does not rebuild the bank. The chunk jobs
+# ask for a GPU only when SAM runs (get_masks_gpu, rules/common.smk).
+
+BANK_PARAMS = load_source("workflow/bank/params.py")
 
 
 rule mask_chunk:
     input:
-        crops="results/tiles/crops/manifest.csv",
-        scenes="results/index/scenes.csv",
+        crops=rules.crops.output.manifest,
+        scenes=rules.index.output.scenes,
         checkpoint=get_sam_checkpoint(),
         code=get_code("workflow.bank.masks"),
     output:
@@ -16,7 +19,7 @@ rule mask_chunk:
     log:
         "results/logs/bank/chunk{chunk}.log",
     benchmark:
-        "results/logs/bank/chunk{chunk}.benchmark.tsv"
+        "results/benchmarks/bank/chunk{chunk}.tsv"
     wildcard_constraints:
         chunk=r"\d+",
     conda:
@@ -24,7 +27,7 @@ rule mask_chunk:
     resources:
         gpu=get_masks_gpu(),
     params:
-        settings=get_masks_settings(),
+        settings=as_json(BANK_PARAMS.chunk_settings(config)),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.bank.masks chunk --settings {params.settings:q} --crops {input.crops}"
@@ -33,10 +36,10 @@ rule mask_chunk:
 
 rule mask_merge:
     input:
-        crops="results/tiles/crops/manifest.csv",
-        crops_summary="results/tiles/crops/summary.json",
+        crops=rules.crops.output.manifest,
+        crops_summary=rules.crops.output.summary,
         chunks=expand(
-            "results/bank/chunk{chunk}", chunk=range(config["masks"]["chunks"])
+            rules.mask_chunk.output.chunk, chunk=range(config["masks"]["chunks"])
         ),
         code=get_code("workflow.bank.masks"),
     output:
@@ -47,7 +50,7 @@ rule mask_merge:
     conda:
         "../envs/torch.yaml"
     params:
-        settings=get_masks_settings(),
+        settings=as_json(BANK_PARAMS.chunk_settings(config)),
     shell:
         "python -m workflow.bank.masks merge --settings {params.settings:q} --crops {input.crops}"
         " --chunks {input.chunks} --crops-summary {input.crops_summary}"
@@ -57,7 +60,7 @@ rule mask_merge:
 
 rule mask_contact_sheet:
     input:
-        manifest="results/bank/manifest.csv",
+        manifest=rules.mask_merge.output.manifest,
         code=get_code("workflow.bank.masks"),
     output:
         sheet=report("results/bank/contact_sheet.png", category="Plane bank"),
@@ -66,7 +69,7 @@ rule mask_contact_sheet:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_masks_sheet_settings(),
+        settings=as_json(BANK_PARAMS.sheet_settings(config)),
     shell:
         "python -m workflow.bank.masks sheet --settings {params.settings:q}"
         " --manifest {input.manifest} --out {output.sheet} > {log} 2>&1"

@@ -1,13 +1,14 @@
 # Plane bank + background tiles -> the copy-paste control: real bank planes pasted by their
 # masks onto background tiles with the inpainted sets' placement rule, one job per set of
-# copy_paste.sets, writing the manifest columns of an inpainted set. Helpers: rules/common.smk,
-# "Copy-paste control".
+# copy_paste.sets, writing the manifest columns of an inpainted set.
+
+COPY_PASTE_PARAMS = load_source("workflow/copy_paste/params.py")
 
 
 rule copy_paste:
     input:
-        bank="results/bank/manifest.csv",
-        background="results/tiles/background/manifest.csv",
+        bank=rules.mask_merge.output.manifest,
+        background=rules.background_tiles.output.manifest,
         code=get_code("workflow.copy_paste.paste"),
     output:
         data=directory("results/copy_paste/{set}/data"),
@@ -24,8 +25,8 @@ rule copy_paste:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_paste_settings,
+        settings=get_wildcard_settings(COPY_PASTE_PARAMS.paste_settings, "set"),
+        out=get_output_folder,
     shell:
         "python -m workflow.copy_paste.paste --settings {params.settings:q} --set {wildcards.set}"
-        " --bank {input.bank} --background {input.background}"
-        " --out results/copy_paste/{wildcards.set} > {log} 2>&1"
+        " --bank {input.bank} --background {input.background} --out {params.out} > {log} 2>&1"

@@ -1,15 +1,13 @@
 # Detection tiles (+ synthetic sets) -> one YOLO dataset per experiment of experiments.runs:
 # image lists and a data.yaml with absolute paths; images are not copied.
 
-
-wildcard_constraints:
-    experiment="|".join(config["experiments"]["runs"]),
+DATASETS_PARAMS = load_source("workflow/datasets/params.py")
 
 
 rule dataset:
     input:
-        tiles="results/tiles/detect/manifest.csv",
-        synthetic=lambda wildcards: get_dataset_synthetic(wildcards.experiment),
+        tiles=rules.detect_tiles.output.manifest,
+        synthetic=get_dataset_synthetic,
         code=get_code("workflow.datasets.build"),
     output:
         data="results/datasets/{experiment}/data.yaml",
@@ -20,12 +18,14 @@ rule dataset:
         manifest="results/datasets/{experiment}/manifest.json",
     log:
         "results/logs/datasets/{experiment}.log",
+    wildcard_constraints:
+        experiment=get_experiment_pattern(),
     conda:
         "../envs/core.yaml"
     params:
-        settings=lambda wildcards: get_dataset_settings(wildcards.experiment),
+        settings=get_wildcard_settings(DATASETS_PARAMS.dataset_settings, "experiment"),
+        out=get_output_folder,
     shell:
         "python -m workflow.datasets.build --settings {params.settings:q}"
         " --experiment {wildcards.experiment} --detect-tiles {input.tiles}"
-        " --synthetic {input.synthetic} --out results/datasets/{wildcards.experiment}"
-        " > {log} 2>&1"
+        " --synthetic {input.synthetic} --out {params.out} > {log} 2>&1"

@@ -6,13 +6,10 @@
 # threads (small convolutions scale badly), so a CPU-only run lets as many GPU-declared jobs run
 # at once as there are cores (`make demo` passes `--resources gpu=<cores>`); on a GPU the thread
 # count hardly matters. The device and the data-loader workers (detect.train.device, .workers)
-# come through the run_flags resource (RUNTIME, rules/common.smk), not params: where a training
-# runs reruns nothing.
+# come through the run_flags resource (workflow/detect/params.py, run_flags), not params: where a
+# training runs reruns nothing.
 
-
-wildcard_constraints:
-    arch="|".join(config["detect"]["archs"]),
-    seed=r"\d+",
+DETECT_PARAMS = load_source("workflow/detect/params.py")
 
 
 rule detect_pretrain_data:
@@ -26,15 +23,16 @@ rule detect_pretrain_data:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_pretrain_data_settings(),
+        settings=as_json(DETECT_PARAMS.pretrain_data_settings(config)),
+        out=get_output_folder,
     shell:
         "python -m workflow.detect.pretrain_data --settings {params.settings:q}"
-        " --out results/detect/pretrain/data > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"
 
 
 rule detect_pretrain:
     input:
-        data="results/detect/pretrain/data/data.yaml",
+        data=rules.detect_pretrain_data.output.data,
         code=get_code("workflow.detect.train"),
     output:
         weights="results/detect/pretrain/{arch}/weights/best.pt",
@@ -44,26 +42,29 @@ rule detect_pretrain:
         "results/logs/detect/pretrain_{arch}.log",
     benchmark:
         "results/benchmarks/detect/pretrain_{arch}.tsv"
+    wildcard_constraints:
+        arch=get_arch_pattern(),
     conda:
         "../envs/detect.yaml"
     threads: 1
     resources:
         gpu=get_detect_gpus(pretrain=True),
-        run_flags=RUNTIME["detect_pretrain"],
+        run_flags=DETECT_PARAMS.run_flags(config, pretrain=True),
     params:
-        settings=get_pretrain_settings(),
+        settings=as_json(DETECT_PARAMS.pretrain_settings(config)),
+        out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed 0 --experiment pretrain"
         " --config-dir results/detect/ultralytics --threads {threads} {resources.run_flags}"
-        " --out results/detect/pretrain/{wildcards.arch} > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"
 
 
 rule detect_train:
     input:
-        unpack(lambda wildcards: get_start_weights(wildcards.arch)),
-        data="results/datasets/{experiment}/data.yaml",
+        unpack(get_start_weights),
+        data=rules.dataset.output.data,
         code=get_code("workflow.detect.train"),
     output:
         weights="results/detect/{arch}/{experiment}/seed{seed}/weights/best.pt",
@@ -73,29 +74,32 @@ rule detect_train:
         "results/logs/detect/{arch}/{experiment}/seed{seed}.log",
     benchmark:
         "results/benchmarks/detect/{arch}/{experiment}/seed{seed}.tsv"
+    wildcard_constraints:
+        arch=get_arch_pattern(),
+        experiment=get_experiment_pattern(),
+        seed=r"\d+",
     conda:
         "../envs/detect.yaml"
     threads: 1
     resources:
         gpu=get_detect_gpus(),
-        run_flags=RUNTIME["detect_train"],
+        run_flags=DETECT_PARAMS.run_flags(config),
     params:
-        settings=lambda wildcards: get_train_settings(wildcards.experiment),
-        start=lambda wildcards: get_start_flags(wildcards.arch),
+        settings=get_wildcard_settings(DETECT_PARAMS.train_settings, "experiment"),
+        start=get_start_flags,
+        out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed {wildcards.seed} --experiment {wildcards.experiment}"
         " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
-        " {resources.run_flags}"
-        " --out results/detect/{wildcards.arch}/{wildcards.experiment}/seed{wildcards.seed}"
-        " > {log} 2>&1"
+        " {resources.run_flags} --out {params.out} > {log} 2>&1"
 
 
 rule detect_learning_curve:
     input:
-        unpack(lambda wildcards: get_start_weights(wildcards.arch)),
-        data=f"results/datasets/{get_judge_experiment()}/data.yaml",
+        unpack(get_start_weights),
+        data=rules.dataset.output.data.format(experiment=get_judge_experiment()),
         code=get_code("workflow.detect.train"),
     output:
         curve="results/detect/{arch}/learning_curve/target_curve.csv",
@@ -105,20 +109,24 @@ rule detect_learning_curve:
         "results/logs/detect/{arch}/learning_curve.log",
     benchmark:
         "results/benchmarks/detect/{arch}/learning_curve.tsv"
+    wildcard_constraints:
+        arch=get_arch_pattern(),
     conda:
         "../envs/detect.yaml"
     threads: 1
     resources:
         gpu=get_detect_gpus(),
-        run_flags=RUNTIME["detect_train"],
+        run_flags=DETECT_PARAMS.run_flags(config),
     params:
-        settings=get_learning_curve_settings(),
-        start=lambda wildcards: get_start_flags(wildcards.arch),
+        settings=as_json(
+            DETECT_PARAMS.learning_curve_settings(config, get_judge_experiment())
+        ),
+        start=get_start_flags,
         seed=config["detect"]["seeds"][0],
+        out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.detect.train --settings {params.settings:q} --data {input.data}"
         " --arch {wildcards.arch} --seed {params.seed} --experiment learning_curve"
         " {params.start} --config-dir results/detect/ultralytics --threads {threads}"
-        " {resources.run_flags}"
-        " --out results/detect/{wildcards.arch}/learning_curve > {log} 2>&1"
+        " {resources.run_flags} --out {params.out} > {log} 2>&1"

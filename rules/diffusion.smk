@@ -2,15 +2,18 @@
 # diffusion.pretrained is null), one fine-tuned model per entry of diffusion.models, the noisy size
 # classifier (guidance) and the plane-vs-background cherry-picker. Each training writes a training
 # state under results/diffusion/state/ every checkpoint_every steps (a flag of the run_flags
-# resource, RUNTIME in common.smk) and resumes from it after a kill; the state is removed once the
-# job's outputs are written. The sample grids are rules of their own, drawn from the written
-# models, so that a grid setting redraws a picture and trains nothing.
+# resource, which reruns nothing: rules/common.smk) and resumes from it after a kill; the state is
+# removed once the job's outputs are written. The sample grids are rules of their own, drawn from
+# the written models, so that a grid setting redraws a picture and trains nothing.
 
-if DIFFUSION["pretrained"] is None:
+DIFFUSION_PARAMS = load_source("workflow/diffusion/params.py")
+
+
+if config["diffusion"]["pretrained"] is None:
 
     rule pretrain:
         input:
-            tiles="results/tiles/detect/manifest.csv",
+            tiles=rules.detect_tiles.output.manifest,
             code=get_code("workflow.diffusion.train"),
         output:
             model="results/diffusion/base/model.pt",
@@ -24,9 +27,9 @@ if DIFFUSION["pretrained"] is None:
             "../envs/torch.yaml"
         resources:
             gpu=1,
-            run_flags=RUNTIME["pretrain"],
+            run_flags=DIFFUSION_PARAMS.run_flags(config, "pretrain"),
         params:
-            settings=get_pretrain_unet_settings(),
+            settings=as_json(DIFFUSION_PARAMS.unet_settings(config, "pretrain")),
         shell:
             "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
             " python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
@@ -49,7 +52,7 @@ rule pretrain_grid:
     resources:
         gpu=1,
     params:
-        settings=get_grid_settings("pretrain"),
+        settings=as_json(DIFFUSION_PARAMS.grid_settings(config, "pretrain")),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.diffusion.grid --settings {params.settings:q}"
@@ -58,7 +61,7 @@ rule pretrain_grid:
 
 rule finetune:
     input:
-        bank="results/bank/manifest.csv",
+        bank=rules.mask_merge.output.manifest,
         base=get_base_model(),
         code=get_code("workflow.diffusion.train"),
     output:
@@ -72,14 +75,14 @@ rule finetune:
     benchmark:
         "results/benchmarks/diffusion/finetune_{model}.tsv"
     wildcard_constraints:
-        model="|".join(DIFFUSION_MODELS),
+        model=get_model_pattern(),
     conda:
         "../envs/torch.yaml"
     resources:
         gpu=1,
-        run_flags=RUNTIME["finetune"],
+        run_flags=DIFFUSION_PARAMS.run_flags(config, "finetune"),
     params:
-        settings=get_finetune_settings,
+        settings=get_wildcard_settings(DIFFUSION_PARAMS.finetune_settings, "model"),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
         " python -m workflow.diffusion.train finetune --settings {params.settings:q}"
@@ -100,13 +103,13 @@ rule finetune_grid:
     log:
         "results/logs/diffusion/finetune_grid_{model}.log",
     wildcard_constraints:
-        model="|".join(DIFFUSION_MODELS),
+        model=get_model_pattern(),
     conda:
         "../envs/torch.yaml"
     resources:
         gpu=1,
     params:
-        settings=get_grid_settings("finetune"),
+        settings=as_json(DIFFUSION_PARAMS.grid_settings(config, "finetune")),
         bank=get_grid_flags,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
@@ -116,7 +119,7 @@ rule finetune_grid:
 
 rule size_classifier:
     input:
-        bank="results/bank/manifest.csv",
+        bank=rules.mask_merge.output.manifest,
         code=get_code("workflow.diffusion.train_classifier"),
     output:
         model="results/diffusion/size_classifier/model.pt",
@@ -132,9 +135,9 @@ rule size_classifier:
         "../envs/torch.yaml"
     resources:
         gpu=1,
-        run_flags=RUNTIME["size_classifier"],
+        run_flags=DIFFUSION_PARAMS.run_flags(config, "size_classifier"),
     params:
-        settings=get_size_classifier_settings(),
+        settings=as_json(DIFFUSION_PARAMS.size_classifier_settings(config)),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
         " python -m workflow.diffusion.train_classifier size_classifier --settings {params.settings:q}"
@@ -161,9 +164,9 @@ rule cherry_picker:
         "../envs/torch.yaml"
     resources:
         gpu=1,
-        run_flags=RUNTIME["cherry_picker"],
+        run_flags=DIFFUSION_PARAMS.run_flags(config, "cherry_picker"),
     params:
-        settings=get_cherry_picker_settings(),
+        settings=as_json(DIFFUSION_PARAMS.cherry_picker_settings(config)),
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
         " python -m workflow.diffusion.train_classifier cherry_picker --settings {params.settings:q}"

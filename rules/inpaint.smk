@@ -1,7 +1,9 @@
 # Plane bank + background tiles + diffusion models -> synthetic planes inpainted with RePaint:
 # one GPU job per chunk of each set of inpaint.sets, then one merge per set (manifest, contact
 # sheet). Unconditional models get the size classifier (guidance); sets with candidates > 1
-# get the cherry-picker. Helpers: rules/common.smk, "Inpainting".
+# get the cherry-picker (workflow/inpaint/params.py says which).
+
+INPAINT_PARAMS = load_source("workflow/inpaint/params.py")
 
 
 rule inpaint_chunk:
@@ -9,7 +11,7 @@ rule inpaint_chunk:
         unpack(get_inpaint_inputs),
         code=get_code("workflow.inpaint.run"),
     output:
-        directory("results/inpaint/{set}/chunk{chunk}"),
+        chunk=directory("results/inpaint/{set}/chunk{chunk}"),
     log:
         "results/logs/inpaint/{set}/chunk{chunk}.log",
     benchmark:
@@ -22,13 +24,13 @@ rule inpaint_chunk:
     resources:
         gpu=1,
     params:
-        settings=get_inpaint_settings,
+        settings=get_wildcard_settings(INPAINT_PARAMS.chunk_settings, "set"),
         flags=get_inpaint_flags,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.inpaint.run --settings {params.settings:q} --set {wildcards.set}"
         " --chunk {wildcards.chunk} --bank {input.bank} --background {input.background}"
-        " --model {input.model} {params.flags} --out {output} > {log} 2>&1"
+        " --model {input.model} {params.flags} --out {output.chunk} > {log} 2>&1"
 
 
 rule inpaint_merge:

@@ -5,10 +5,13 @@
 report: "../docs/report/workflow.rst"
 
 
+REPORT_PARAMS = load_source("workflow/report/params.py")
+
+
 rule detect_report:
     input:
         metrics=expand(
-            "results/detect/{arch}/{experiment}/seed{seed}/metrics.json",
+            rules.detect_train.output.metrics,
             arch=config["detect"]["archs"],
             experiment=config["experiments"]["runs"],
             seed=config["detect"]["seeds"],
@@ -50,21 +53,22 @@ rule detect_report:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_report_settings(),
+        settings=as_json(REPORT_PARAMS.tables_settings(config)),
+        out=get_output_folder,
     shell:
         "python -m workflow.report.tables --settings {params.settings:q} --metrics {input.metrics}"
-        " --out results/report > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"
 
 
 rule learning_curve:
     input:
         curves=expand(
-            "results/detect/{arch}/learning_curve/target_curve.csv",
+            rules.detect_learning_curve.output.curve,
             arch=config["detect"]["archs"],
         ),
         code=get_code("workflow.report.curves"),
     output:
-        report(
+        plot=report(
             "results/report/learning_curve.png",
             caption="../docs/report/learning_curve.rst",
             category="Detection",
@@ -74,19 +78,19 @@ rule learning_curve:
     conda:
         "../envs/core.yaml"
     params:
-        epochs=config["detect"]["train"]["epochs"],
+        epochs=REPORT_PARAMS.curve_epochs(config),
     shell:
         "python -m workflow.report.curves --curves {input.curves} --epochs {params.epochs}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.plot} > {log} 2>&1"
 
 
 rule synthetic_quality:
     input:
         sets=[get_synthetic_manifest(name) for name in get_synthetic_sets()],
-        judges=[f"{folder}/metrics.json" for folder in get_judges()],
-        weights=[f"{folder}/weights/best.pt" for folder in get_judges()],
-        tiles="results/tiles/detect/manifest.csv",
-        cherry_picker="results/diffusion/cherry_picker/model.pt",
+        judges=get_judge_trainings()["metrics"],
+        weights=get_judge_trainings()["weights"],
+        tiles=rules.detect_tiles.output.manifest,
+        cherry_picker=rules.cherry_picker.output.model,
         code=get_code("workflow.report.quality"),
     output:
         table=report(
@@ -102,11 +106,11 @@ rule synthetic_quality:
         ),
         sheets=[
             report(
-                f"results/report/{name}",
+                path,
                 caption="../docs/report/judged.rst",
                 category="Synthetic quality",
             )
-            for name in get_judged_sheets()
+            for path in get_judged_sheets()
         ],
     log:
         "results/logs/report/synthetic_quality.log",
@@ -116,11 +120,12 @@ rule synthetic_quality:
     resources:
         gpu=1,
     params:
-        settings=get_quality_settings(),
+        settings=as_json(REPORT_PARAMS.quality_settings(config)),
         judges=get_judges(),
+        out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.report.quality --settings {params.settings:q} --sets {input.sets}"
         " --judges {params.judges} --detect-tiles {input.tiles}"
         " --cherry-picker {input.cherry_picker} --config-dir results/detect/ultralytics"
-        " --out results/report > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"

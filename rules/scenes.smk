@@ -1,5 +1,7 @@
 # Scenes -> index: the demo scene generator (when data.demo is set) and the scene/object index.
 
+SCENES_PARAMS = load_source("workflow/scenes/params.py")
+
 
 if config["data"]["demo"]:
 
@@ -16,7 +18,7 @@ if config["data"]["demo"]:
         conda:
             "../envs/core.yaml"
         params:
-            settings=get_settings("data"),
+            settings=as_json(SCENES_PARAMS.demo_settings(config)),
         shell:
             "python -m workflow.scenes.demo_scenes --settings {params.settings:q} > {log} 2>&1"
 
@@ -34,7 +36,7 @@ rule index:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_index_settings(),
+        settings=as_json(SCENES_PARAMS.index_settings(config)),
     shell:
         "python -m workflow.scenes.index --settings {params.settings:q}"
         " --scenes {output.scenes} --objects {output.objects} --summary {output.summary}"

@@ -1,12 +1,14 @@
 # Index -> tiles: plane-centred crops (diffusion data), plane-free background tiles (inpainting
 # targets) and detection tiles with YOLO labels. Three rules so that a changed detection tile
-# size does not retrain the diffusion models, and the reverse.
+# size does not retrain the diffusion models, and the reverse (each reads its own tiling keys).
+
+TILES_PARAMS = load_source("workflow/tiles/params.py")
 
 
 rule crops:
     input:
-        scenes="results/index/scenes.csv",
-        objects="results/index/objects.csv",
+        scenes=rules.index.output.scenes,
+        objects=rules.index.output.objects,
         code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/crops/manifest.csv",
@@ -16,7 +18,7 @@ rule crops:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_tiling_settings("crops"),
+        settings=as_json(TILES_PARAMS.tiling_settings(config, "crops")),
     shell:
         "python -m workflow.tiles.tiling crops --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
@@ -25,8 +27,8 @@ rule crops:
 
 rule background_tiles:
     input:
-        scenes="results/index/scenes.csv",
-        objects="results/index/objects.csv",
+        scenes=rules.index.output.scenes,
+        objects=rules.index.output.objects,
         code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/background/manifest.csv",
@@ -35,7 +37,7 @@ rule background_tiles:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_tiling_settings("background"),
+        settings=as_json(TILES_PARAMS.tiling_settings(config, "background")),
     shell:
         "python -m workflow.tiles.tiling background --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
@@ -44,8 +46,8 @@ rule background_tiles:
 
 rule detect_tiles:
     input:
-        scenes="results/index/scenes.csv",
-        objects="results/index/objects.csv",
+        scenes=rules.index.output.scenes,
+        objects=rules.index.output.objects,
         code=get_code("workflow.tiles.tiling"),
     output:
         manifest="results/tiles/detect/manifest.csv",
@@ -54,7 +56,7 @@ rule detect_tiles:
     conda:
         "../envs/core.yaml"
     params:
-        settings=get_tiling_settings("detect"),
+        settings=as_json(TILES_PARAMS.tiling_settings(config, "detect")),
     shell:
         "python -m workflow.tiles.tiling detect --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"

@@ -108,7 +108,7 @@ def config_masks(**changes):
 
 
 def settings_json(**changes):
-    """--settings of chunk and merge, as get_masks_settings builds them (no sheet key)."""
+    """--settings of chunk and merge, as rules/bank.smk passes them (workflow/bank/params.py: no sheet key)."""
     masks = {k: v for k, v in config_masks(**changes).items() if k != "contact_sheet_planes"}
     return json.dumps({"masks": masks, "tiling": {"crop_size": CROP}})
 

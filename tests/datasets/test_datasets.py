@@ -7,7 +7,7 @@ import yaml
 
 from tests.helpers.yolo_fixtures import NAMES, write_detect_tiles, write_synthetic_set
 from workflow.datasets import build as datasets
-from workflow.datasets.experiments import KINDS
+from workflow.datasets.experiments import EXPERIMENT_KINDS
 
 # planes per training tile: 7 tiles hold 11 planes, 3 hold none
 TRAIN = [0, 0, 1, 2, 1, 3, 0, 1, 1, 2]
@@ -148,4 +148,4 @@ def test_schema_kinds_are_the_modules():
 
     schema = yaml.safe_load((Path(__file__).parents[2] / "config" / "schema.yaml").read_text())
     kinds = schema["$defs"]["experiment_run"]["properties"]["kind"]["enum"]
-    assert tuple(kinds) == KINDS
+    assert tuple(kinds) == EXPERIMENT_KINDS

@@ -1,5 +1,6 @@
 """Detector training helpers: metrics by class index, the focal criterion, one real training."""
 
+import dataclasses
 import json
 import types
 
@@ -7,9 +8,14 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers.yolo_fixtures import NAMES, write_detect_tiles
+from tests.helpers.yolo_fixtures import NAMES, train_args, write_detect_tiles
 from workflow.detect import train as detect
+from workflow.detect.metrics import target_metrics
+from workflow.detect.offline import offline_environment
 from workflow.detect.params import RUNTIME_KEYS
+from workflow.detect.resume import REQUEST_FILE, resume_state
+from workflow.detect.settings import ARCHS, OPTIMIZERS, Runtime, TrainSettings
+from workflow.detect.trainer import CURVE_FILE, focal_loss_class, target_row
 
 NAMES_BY_ID = dict(enumerate(NAMES))
 
@@ -33,7 +39,7 @@ def fake_metrics(index, ap50, ap, best=None):
 def test_target_ap_is_read_by_class_index_not_position():
     # plane (id 0) is the second class evaluated; position 0 holds car (id 1)
     metrics = fake_metrics([1, 0, 3], ap50=[0.9, 0.6, 0.3], ap=[0.5, 0.25, 0.1], best=[1, 3, 2])
-    result = detect.target_metrics(metrics, NAMES_BY_ID, "plane")
+    result = target_metrics(metrics, NAMES_BY_ID, "plane")
     assert (result["ap50"], result["ap50_95"]) == (0.6, 0.25)
     # precision and recall at the plane's own best-F1 confidence, not the all-class one
     assert result["precision"] == pytest.approx(0.2) and result["recall"] == pytest.approx(0.6)
@@ -45,25 +51,25 @@ def test_target_ap_is_read_by_class_index_not_position():
 
 def test_a_test_split_without_the_target_is_an_error():
     with pytest.raises(ValueError, match="no 'plane'"):
-        detect.target_metrics(fake_metrics([1, 2], [0.5, 0.5], [0.2, 0.2]), NAMES_BY_ID, "plane")
+        target_metrics(fake_metrics([1, 2], [0.5, 0.5], [0.2, 0.2]), NAMES_BY_ID, "plane")
 
 
 def test_a_pretraining_without_target_reports_the_mean_over_its_classes():
     metrics = fake_metrics([1, 2], ap50=[0.6, 0.2], ap=[0.3, 0.1])
-    result = detect.target_metrics(metrics, NAMES_BY_ID, None)
+    result = target_metrics(metrics, NAMES_BY_ID, None)
     assert result["target"] is None and result["ap50"] == pytest.approx(0.4)
     assert result["ap50_95"] == pytest.approx(0.2) and set(result["per_class"]) == {"car", "truck"}
 
 
 def test_curve_rows_read_the_target_by_class_index():
     metrics = fake_metrics([1, 0], ap50=[0.9, 0.6], ap=[0.5, 0.25])
-    assert detect.target_row(metrics, NAMES_BY_ID, "plane", 3) == "3,0.600000,0.250000\n"
-    assert detect.target_row(fake_metrics([1], [0.9], [0.5]), NAMES_BY_ID, "plane", 4) == "4,0.0,0.0\n"
+    assert target_row(metrics, NAMES_BY_ID, "plane", 3) == "3,0.600000,0.250000\n"
+    assert target_row(fake_metrics([1], [0.9], [0.5]), NAMES_BY_ID, "plane", 4) == "4,0.0,0.0\n"
 
 
 def test_train_settings_pin_the_optimizer():
     with pytest.raises(ValueError, match="optimizer"):
-        detect.TrainSettings(epochs=1, imgsz=64, batch=2, optimizer="auto", lr0=0.01)
+        TrainSettings(**train_args(optimizer="auto"))
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +100,7 @@ def test_focal_loss_with_gamma_and_alpha_zero_is_ultralytics_bce(model_and_batch
     from ultralytics.utils.loss import v8DetectionLoss
 
     model, batch = model_and_batch
-    focal = detect.focal_loss_class()
+    focal = focal_loss_class()
     plain = cls_loss(model, batch, v8DetectionLoss(model))
     same = cls_loss(model, batch, focal(model, gamma=0.0, alpha=0.0))
     down = cls_loss(model, batch, focal(model, gamma=2.0, alpha=0.25))
@@ -106,7 +112,7 @@ def test_focal_loss_with_gamma_and_alpha_zero_is_ultralytics_bce(model_and_batch
 def test_offline_environment_places_a_font(tmp_path, monkeypatch):
     monkeypatch.setenv("YOLO_OFFLINE", "0")
     monkeypatch.setenv("YOLO_CONFIG_DIR", "")
-    font = detect.offline_environment(tmp_path / "cfg")
+    font = offline_environment(tmp_path / "cfg")
     assert font == (tmp_path / "cfg" / "Ultralytics" / "Arial.ttf").resolve()
     assert font.read_bytes()[:4] == b"\x00\x01\x00\x00"  # a TrueType file
 
@@ -122,8 +128,9 @@ def test_one_epoch_training_writes_metrics(tmp_path):
                 "experiment": {"kind": "baseline"}}
     datasets.main(["--settings", json.dumps(settings), "--experiment", "baseline",
                    "--detect-tiles", str(tiles), "--out", str(tmp_path / "ds")])
-    train = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01, "focal_gamma": 1.5,
-             "focal_alpha": 0.25, "mosaic": 0.0, "warmup_epochs": 0, "class_aware": True}
+    train = train_args(epochs=1, imgsz=64, batch=4, nbs=64, lr0=0.01, lrf=0.01, warmup_epochs=0,
+                       mosaic=0.0, close_mosaic=10, flipud=0.0, freeze=0, val=True, focal_gamma=1.5,
+                       focal_alpha=0.25, class_aware=True)
     out = tmp_path / "run"
     detect.main(["--settings", json.dumps({"train": train, "target": "plane"}),
                  "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "0",
@@ -135,10 +142,10 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
     assert metrics["sampler"] == "ClassAwareSampler"  # focal loss and class-aware sampling together
-    curve = (out / detect.CURVE_FILE).read_text().splitlines()  # the target's AP per validation
+    curve = (out / CURVE_FILE).read_text().splitlines()  # the target's AP per validation
     assert curve[0] == "epoch,ap50,ap50_95" and len(curve) == 2 and curve[1].startswith("1,")
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
-    request = json.loads((out / detect.REQUEST_FILE).read_text())
+    request = json.loads((out / REQUEST_FILE).read_text())
     assert (request["arch"], request["focal_gamma"], request["mosaic"]) == ("yolov8n", 1.5, 0.0)
     # a detector trained here is the starting point of later trainings: its class head (4
     # classes, not the yaml's 80) must survive, and its arch must match the one asked for
@@ -166,21 +173,21 @@ def test_schema_enums_are_the_modules():
 
     schema = yaml.safe_load((Path(__file__).parents[2] / "config" / "schema.yaml").read_text())
     detect_schema = schema["properties"]["detect"]["properties"]
-    assert detect_schema["archs"]["items"]["enum"] == list(detect.ARCHS)
-    assert tuple(schema["$defs"]["train_args"]["properties"]["optimizer"]["enum"]) == detect.OPTIMIZERS
-    fields = {f.name for f in detect.dataclasses.fields(detect.TrainSettings)}
-    runtime = {f.name for f in detect.dataclasses.fields(detect.Runtime)}
+    assert detect_schema["archs"]["items"]["enum"] == list(ARCHS)
+    assert tuple(schema["$defs"]["train_args"]["properties"]["optimizer"]["enum"]) == OPTIMIZERS
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    runtime = {f.name for f in dataclasses.fields(Runtime)}
     # the runtime keys reach the command line (--device, --workers), the others --settings
     assert runtime == set(RUNTIME_KEYS) and not fields & runtime
     assert set(schema["$defs"]["train_args"]["properties"]) == fields | runtime
 
 
 def test_focal_alpha_is_needed_only_with_a_focal_loss():
-    base = dict(epochs=1, imgsz=64, batch=2, optimizer="SGD", lr0=0.01)
-    assert detect.TrainSettings(**base).focal_alpha is None  # BCE: no alpha
+    base = {k: v for k, v in train_args(focal_gamma=0.0).items() if k != "focal_alpha"}
+    assert TrainSettings(**base).focal_alpha is None  # BCE: no alpha
     with pytest.raises(ValueError, match="detect.train.focal_alpha': missing"):
-        detect.TrainSettings(**base, focal_gamma=1.5)
-    assert detect.TrainSettings(**base, focal_gamma=1.5, focal_alpha=0.5).focal_alpha == 0.5
+        TrainSettings(**{**base, "focal_gamma": 1.5})
+    assert TrainSettings(**{**base, "focal_gamma": 1.5, "focal_alpha": 0.5}).focal_alpha == 0.5
 
 
 def test_a_killed_run_resumes_only_with_the_same_request(tmp_path):
@@ -188,15 +195,15 @@ def test_a_killed_run_resumes_only_with_the_same_request(tmp_path):
 
     request = {"data": "d.yaml", "seed": 0, "arch": "yolov8n", "mosaic": 0.0, "focal_gamma": 0.0}
     (tmp_path / "weights").mkdir()
-    assert detect.resume_state(tmp_path, request) == "fresh"  # nothing to resume
+    assert resume_state(tmp_path, request) == "fresh"  # nothing to resume
     torch.save({"epoch": 3}, tmp_path / "weights" / "last.pt")
-    assert detect.resume_state(tmp_path, request) == "fresh"  # no request recorded beside it
-    (tmp_path / detect.REQUEST_FILE).write_text(json.dumps(request))
-    assert detect.resume_state(tmp_path, request) == "resume"
+    assert resume_state(tmp_path, request) == "fresh"  # no request recorded beside it
+    (tmp_path / REQUEST_FILE).write_text(json.dumps(request))
+    assert resume_state(tmp_path, request) == "resume"
     # any changed setting, ultralytics' or ours, restarts rather than resumes with old values
-    assert detect.resume_state(tmp_path, {**request, "mosaic": 1.0}) == "fresh"
-    assert detect.resume_state(tmp_path, {**request, "focal_gamma": 1.5}) == "fresh"
+    assert resume_state(tmp_path, {**request, "mosaic": 1.0}) == "fresh"
+    assert resume_state(tmp_path, {**request, "focal_gamma": 1.5}) == "fresh"
     torch.save({"epoch": -1}, tmp_path / "weights" / "last.pt")  # ultralytics' finished run
-    assert detect.resume_state(tmp_path, request) == "fresh"  # ... without its best.pt
+    assert resume_state(tmp_path, request) == "fresh"  # ... without its best.pt
     (tmp_path / "weights" / "best.pt").touch()
-    assert detect.resume_state(tmp_path, request) == "done"
+    assert resume_state(tmp_path, request) == "done"

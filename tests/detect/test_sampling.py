@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers.yolo_fixtures import train_args
 from workflow.detect import sampling
-from workflow.detect.train import TrainSettings, workflow_trainer
+from workflow.detect.settings import TrainSettings
+from workflow.detect.trainer import workflow_trainer
 
 PLANE, CAR, TRUCK = 0, 1, 2
 
@@ -21,18 +23,18 @@ def labels(n_plane_and_car: int, n_car: int, n_truck: int, n_empty: int) -> list
 
 
 def test_weights_follow_the_rarest_class_of_each_image():
-    weights = sampling.image_weights(labels(5, 80, 10, 5), n_classes=4)
+    weights = sampling.image_weights(labels(5, 80, 10, 5), num_classes=4)
     # images holding: plane 5, car 95, truck 10 -> class weights 1/5, 1/95, 1/10
     raw = np.array([1 / 5] * 5 + [1 / 95] * 80 + [1 / 10] * 10 + [1 / 95] * 5)
     np.testing.assert_allclose(weights, raw / raw.sum())
     assert weights[0] / weights[5] == pytest.approx(19.0)  # a plane image 19 x a car-only image
     with pytest.raises(ValueError, match="outside 0..3"):
-        sampling.image_weights([np.array([[4]])], n_classes=4)
+        sampling.image_weights([np.array([[4]])], num_classes=4)
 
 
 def test_share_of_plane_images_in_sampled_epochs_matches_the_weights():
     images = labels(6, 150, 30, 14)
-    weights = sampling.image_weights(images, n_classes=4)
+    weights = sampling.image_weights(images, num_classes=4)
     sampler = sampling.ClassAwareSampler(weights, seed=3)
     drawn = np.concatenate([list(sampler) for _ in range(20)])  # 20 epochs of 200 images
     assert len(drawn) == 20 * len(images)
@@ -49,7 +51,7 @@ def test_share_of_plane_images_in_sampled_epochs_matches_the_weights():
 
 
 def test_ranks_share_one_epoch():
-    weights = sampling.image_weights(labels(3, 20, 4, 2), n_classes=4)
+    weights = sampling.image_weights(labels(3, 20, 4, 2), num_classes=4)
     whole = sampling.ClassAwareSampler(weights, seed=1).epoch_indices(0)
     parts = [sampling.ClassAwareSampler(weights, seed=1, rank=r, world=3) for r in range(3)]
     assert sum(len(p) for p in parts) == len(weights)
@@ -89,11 +91,12 @@ def test_loader_yields_one_sampled_epoch_per_pass():
 
 
 def test_the_trainer_samples_class_aware_only_when_asked():
-    base = {"epochs": 1, "imgsz": 64, "batch": 4, "optimizer": "SGD", "lr0": 0.01}
+    base = train_args(focal_gamma=0.0, class_aware=False)
     plain = workflow_trainer(TrainSettings(**base))
     assert [cls.__name__ for cls in plain.__mro__][:2] == ["WorkflowTrainer", "DetectionTrainer"]
-    both = workflow_trainer(TrainSettings(**base, focal_gamma=2.0, focal_alpha=0.25, class_aware=True))
+    both = workflow_trainer(TrainSettings(**{**base, "focal_gamma": 2.0, "focal_alpha": 0.25,
+                                             "class_aware": True}))
     names = [cls.__name__ for cls in both.__mro__]
     assert names[:3] == ["WorkflowTrainer", "ClassAwareTrainer", "DetectionTrainer"]
     with pytest.raises(ValueError, match="detect.train.class_aware"):
-        TrainSettings(**base, class_aware="yes")
+        TrainSettings(**{**base, "class_aware": "yes"})

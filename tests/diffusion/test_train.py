@@ -119,7 +119,7 @@ def test_interrupt_and_resume_gives_the_same_weights(workspace, uninterrupted, m
 
 
 def test_checkpoint_every_changes_how_a_run_goes_not_what_it_learns(workspace, uninterrupted):
-    """Why checkpoint_every reaches the command line and not the params (rules/common.smk)."""
+    """Why checkpoint_every reaches the command line and not the params (workflow/diffusion/params.py, run_flags)."""
     out = workspace["root"] / "reference_every1"
     if not (out / "model.pt").exists():
         run(finetune_cmd(workspace, out, finetune_settings(), every=1))

@@ -1,7 +1,8 @@
 """Small detection data sets drawn with OpenCV, in the layouts of docs/dataflow.md.
 
 Planes are a bright fuselage and swept wings on a noisy grey ground; cars are small coloured
-rectangles. Used by test_datasets.py and test_detect.py.
+rectangles. Used by test_datasets.py and test_detect.py; `train_args` gives the detector tests
+the demo's detect.train as a training's --settings holds it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import yaml
+
+from tests.helpers import REPO
 
 NAMES = ("plane", "car", "truck", "boat")
+
+
+def train_args(**overrides) -> dict:
+    """config/config.yaml's detect.train less the runtime keys (the command line's --device,
+    --workers), with `overrides`: every key the schema requires, as TrainSettings takes them."""
+    from workflow.detect.params import RUNTIME_KEYS
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    train = {k: v for k, v in config["detect"]["train"].items() if k not in RUNTIME_KEYS}
+    return {**train, **overrides}
 
 
 def _plane(centre, length, angle):

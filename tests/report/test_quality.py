@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow.report.quality import match_plane, summarise, wilson_interval
+from workflow.report.quality import match_plane, summarise_quality, wilson_interval
 
 BOX = (10, 10, 20, 20)  # 100 px
 
@@ -58,7 +58,7 @@ def test_summary_per_set_and_arch():
         "found": [True, True, False, True, False, False], "iou": [0.9, 0.7, 0.2, 0.8, 0.1, 0.0],
         "picker_score": [0.9, 0.8, 0.1, 0.6, 0.2, 0.3],
     })
-    summary = summarise(images, {"yolov8n": (8, 10)}).set_index("set")
+    summary = summarise_quality(images, {"yolov8n": (8, 10)}).set_index("set")
     assert summary.loc["a", "found"] == 3 and summary.loc["a", "found_rate"] == 0.75
     assert summary.loc["a", "mean_iou_found"] == pytest.approx(0.8)
     assert summary.loc["a", ["found_low", "found_high"]].tolist() == pytest.approx(wilson_interval(3, 4))

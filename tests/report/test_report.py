@@ -34,7 +34,7 @@ def row(summary, arch, experiment):
 
 
 def test_summary_is_mean_and_sample_std_over_seeds(table):
-    summary = report.summarise(table)
+    summary = report.summarise_seeds(table)
     assert len(summary) == 6
     base = row(summary, "yolov8n", "baseline")
     assert base["seeds"] == 2
@@ -46,7 +46,7 @@ def test_summary_is_mean_and_sample_std_over_seeds(table):
 
 
 def test_sweep_lines_join_the_baseline_at_100_and_0(table):
-    summary = report.summarise(table)
+    summary = report.summarise_seeds(table)
     v8 = summary[summary["arch"] == "yolov8n"]
     lines = dict(report.sweep_lines(v8, ("ablation", "replacement"), 100.0, {"tarmac_paste"}))
     ablation = lines["ablation"]
@@ -61,7 +61,7 @@ def test_sweep_lines_join_the_baseline_at_100_and_0(table):
 
 
 def test_plots_are_written(table, tmp_path):
-    summary = report.summarise(table)
+    summary = report.summarise_seeds(table)
     report.plot_bars(summary, tmp_path / "bars.png")
     report.plot_sweeps(summary, tmp_path / "sweeps.png", {"tarmac_paste"})
     for name in ("bars.png", "sweeps.png"):

@@ -7,7 +7,6 @@ cross-checks of rules/validate.smk that a schema cannot express.
 
 from __future__ import annotations
 
-import ast
 import re
 
 import pytest
@@ -70,20 +69,11 @@ def test_preset_sizes_of_the_load_time_checks_are_the_networks():
             assert presets.build_unet(name).image_size == size
 
 
-def test_tiling_keys_of_the_rules_are_those_the_module_reads():
-    from workflow.tiles import tiling
-
-    text = (REPO / "rules/common.smk").read_text()
-    block = re.search(r"^TILING_KEYS = (\{.*?^\})$", text, re.MULTILINE | re.DOTALL).group(1)
-    keys = {kind: tuple(names) for kind, names in ast.literal_eval(block).items()}
-    assert keys == tiling.KIND_KEYS
-
-
 def test_a_detector_device_list_asks_for_that_many_gpus(workdir, tmp_path):
     """detect.train.device 0,1,2 -> the trainings ask for 3 GPUs (the launcher's --gpus); the
     pre-training follows it unless detect.pretrain.train sets its own device."""
     from workflow.core.checks import device_ids, gpu_count
-    from workflow.detect.train import train_device
+    from workflow.detect.devices import train_device
 
     assert device_ids("k", "2,0,1") == (2, 0, 1) and gpu_count("k", "0,1,2,3") == 4
     assert device_ids("k", "auto") is None and gpu_count("k", "cuda:1") == 1

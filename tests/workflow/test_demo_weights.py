@@ -41,7 +41,8 @@ def test_base_loads_strictly_into_every_fine_tuned_model_and_records_its_making(
 
 @pytest.mark.parametrize("arch", CONFIG["detect"]["archs"])
 def test_detector_weights_are_their_arch_and_record_their_making(arch, tmp_path, monkeypatch):
-    from workflow.detect.train import offline_environment, start_model
+    from workflow.detect.offline import offline_environment
+    from workflow.detect.train import start_model
 
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path))
     offline_environment(tmp_path)

@@ -26,12 +26,19 @@ from workflow.datasets import build as datasets
 from workflow.datasets import params as datasets_params
 from workflow.detect import params as detect_params
 from workflow.detect import pretrain_data
-from workflow.detect import train as detect
+from workflow.detect.settings import DetectSettings
 from workflow.diffusion import grid, train, train_classifier
 from workflow.diffusion import params as diffusion_params
 from workflow.inpaint import params as inpaint_params
 from workflow.inpaint.repaint import SAMPLERS
 from workflow.inpaint.settings import ChunkSettings
+from workflow.report import params as report_params
+from workflow.report import quality, tables
+from workflow.scenes import index
+from workflow.scenes import params as scenes_params
+from workflow.scenes.sources import DataSettings
+from workflow.tiles import params as tiles_params
+from workflow.tiles import tiling
 
 
 def load(*names: str) -> dict:
@@ -55,6 +62,36 @@ def config(request):
 def as_settings(values: dict, cls, where: str = ""):
     """What the job does with its --settings (JSON text, as the rule passes it)."""
     return read_settings(json.dumps(values), cls, where)
+
+
+# --- scenes and tiles -------------------------------------------------------------------------
+
+
+def test_scene_jobs_read_data_and_the_index_its_sections_and_the_gsd(config):
+    data = as_settings(scenes_params.demo_settings(config), DataSettings, "data")
+    assert (data.demo is None) == (config["data"]["demo"] is None)
+    selected = scenes_params.index_settings(config)
+    settings = index.settings_from_json(json.dumps(selected))
+    assert settings.tiling.gsd == config["tiling"]["gsd"]
+    assert set(selected) == set(scenes_params.INDEX_SECTIONS) | {"tiling"}
+    assert selected["tiling"] == {"gsd": config["tiling"]["gsd"]}
+
+
+@pytest.mark.parametrize("kind", tiling.TILE_KINDS)
+def test_each_kind_of_tiles_reads_its_own_tiling_keys(config, kind):
+    selected = tiles_params.tiling_settings(config, kind)
+    tiling.settings_from_json(json.dumps(selected), kind)
+    assert set(selected["tiling"]) == set(tiles_params.KIND_KEYS[kind])
+    for key in tiles_params.KIND_KEYS[kind]:  # the job names a missing one
+        short = {**selected, "tiling": {k: v for k, v in selected["tiling"].items() if k != key}}
+        with pytest.raises(ValueError, match=f"tiling.{key}': missing"):
+            tiling.settings_from_json(json.dumps(short), kind)
+
+
+def test_every_tiling_key_is_read_by_some_tiling_job_or_the_index(config):
+    read = {key for keys in tiles_params.KIND_KEYS.values() for key in keys}
+    assert read | set(scenes_params.index_settings(config)["tiling"]) == set(config["tiling"])
+    assert set(tiles_params.KIND_KEYS) == set(tiling.TILE_KINDS)
 
 
 # --- bank -------------------------------------------------------------------------------------
@@ -115,7 +152,9 @@ def test_classifiers_read_their_sections_without_checkpoint_every(config):
     for values, section in ((size, "size_classifier"), (cherry, "cherry_picker")):
         assert set(values[section]) == set(config["diffusion"][section]) - {"checkpoint_every"}
     for training in diffusion_params.TRAININGS:
-        assert diffusion_params.checkpoint_every(config, training) >= 1
+        every = diffusion_params.checkpoint_every(config, training)
+        assert every >= 1
+        assert diffusion_params.run_flags(config, training) == f"--checkpoint-every {every}"
 
 
 # --- inpaint ----------------------------------------------------------------------------------
@@ -164,13 +203,13 @@ def test_datasets_read_their_run_the_seed_and_the_empty_tile_share(config):
     config["experiments"]["runs"]["baseline"]["focal_gamma"] = 2.0
     for name, run in config["experiments"]["runs"].items():
         selected = datasets_params.dataset_settings(config, name)
-        settings = as_settings(selected, datasets.Settings)
+        settings = as_settings(selected, datasets.DatasetSettings)
         assert settings.seed == config["experiments"]["seed"]
         assert settings.keep_without_target == config["experiments"]["keep_without_target"]
         assert settings.experiment.kind == run["kind"] and "focal_gamma" not in selected["experiment"]
     ablation = {"classes": {"names": ["plane"], "target": "plane"}, "experiment": {"kind": "ablation", "keep": 5}}
     with pytest.raises(ValueError, match="seed"):
-        as_settings(ablation, datasets.Settings)
+        as_settings(ablation, datasets.DatasetSettings)
 
 
 # --- detect -----------------------------------------------------------------------------------
@@ -184,7 +223,7 @@ def test_trainings_read_focal_alpha_only_with_a_focal_loss_and_never_the_runtime
     default = config["detect"]["train"]["focal_gamma"]
     effective = default if gamma is None else gamma
     selected = detect_params.train_settings(config, "baseline")
-    settings = as_settings(selected, detect.DetectSettings)
+    settings = as_settings(selected, DetectSettings)
     assert settings.train.focal_gamma == effective
     assert ("focal_alpha" in selected["train"]) == (effective > 0)
     assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
@@ -194,7 +233,7 @@ def test_trainings_read_focal_alpha_only_with_a_focal_loss_and_never_the_runtime
 
 def test_learning_curve_is_the_baseline_validated_every_epoch(config):
     selected = detect_params.learning_curve_settings(config, "baseline")
-    train = as_settings(selected, detect.DetectSettings).train
+    train = as_settings(selected, DetectSettings).train
     assert train.epochs == config["detect"]["learning_curve"]["epochs"] and train.val is True
     baseline = detect_params.train_settings(config, "baseline")["train"]
     assert {k: v for k, v in selected["train"].items() if k not in ("epochs", "val")} == {
@@ -205,12 +244,13 @@ def test_pretraining_reads_its_overrides_and_its_own_runtime(config):
     config["detect"]["pretrain"]["train"] = {**config["detect"]["pretrain"]["train"], "epochs": 3,
                                              "device": "cpu", "workers": 4}
     selected = detect_params.pretrain_settings(config)
-    assert as_settings(selected, detect.DetectSettings).train.epochs == 3
+    assert as_settings(selected, DetectSettings).train.epochs == 3
     assert selected["target"] is None  # its scenes hold no target
     assert not set(detect_params.RUNTIME_KEYS) & set(selected["train"])
     assert detect_params.runtime(config, pretrain=True) == {"device": "cpu", "workers": 4}
     assert detect_params.runtime(config) == {key: config["detect"]["train"][key]
                                              for key in detect_params.RUNTIME_KEYS}
+    assert detect_params.run_flags(config, pretrain=True) == "--device cpu --workers 4"
 
 
 def test_pretraining_data_reads_neither_the_demo_seed_nor_overridden_tiling(config):
@@ -220,3 +260,17 @@ def test_pretraining_data_reads_neither_the_demo_seed_nor_overridden_tiling(conf
     overrides = config["detect"]["pretrain"]["tiling"]
     for key, value in overrides.items():
         assert getattr(settings.tiling, key) == value
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def test_report_jobs_read_the_runs_gamma_paste_sets_and_classes(config):
+    selected = report_params.tables_settings(config)
+    settings = as_settings(selected, tables.ReportSettings)
+    assert set(settings.runs) == set(config["experiments"]["runs"])
+    assert settings.focal_gamma == config["detect"]["train"]["focal_gamma"]
+    assert list(settings.paste_sets) == list(config["copy_paste"]["sets"] or {})
+    assert report_params.curve_epochs(config) == config["detect"]["train"]["epochs"]
+    classes = as_settings(report_params.quality_settings(config), quality.QualitySettings).classes
+    assert classes.target == config["classes"]["target"]

@@ -4,7 +4,7 @@ Snakemake reruns a job when its params change, so each job gets the keys its res
 under the current configuration and no others (config/README.md, "Reruns"): a method's own keys
 only when that method runs, `area_fraction_range` only for the methods it applies to, the
 contact sheet's key only in the contact sheet. workflow.bank.masks accepts exactly these
-(tests/workflow/test_params.py). rules/common.smk loads this file by path: it imports nothing from the
+(tests/workflow/test_params.py). rules/bank.smk loads this file by path: it imports nothing from the
 package.
 """
 

@@ -2,7 +2,7 @@
 
 Snakemake reruns a job when its params change, so the job of set S gets the `copy_paste` keys
 with S's own entry of `copy_paste.sets` only, and the class names and target.
-workflow.copy_paste.paste accepts exactly these. rules/common.smk loads this file by path: it
+workflow.copy_paste.paste accepts exactly these. rules/copy_paste.smk loads this file by path: it
 imports nothing from the package.
 """
 

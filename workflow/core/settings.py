@@ -1,5 +1,5 @@
-"""The one way a command reads its settings: the --settings JSON that a rule passes (built by
-the get_*_settings helpers of rules/common.smk) into a tree of frozen dataclasses.
+"""The one way a command reads its settings: the --settings JSON that a rule passes (the
+selection of its stage's workflow/<stage>/params.py) into a tree of frozen dataclasses.
 
 `read_settings(text, Cls)` parses the JSON and `from_dict` builds `Cls` from it, recursing into
 fields typed as dataclasses (also `X | None` and `Mapping[str, X]`), turning lists into tuples

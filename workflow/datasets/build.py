@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
+class DatasetSettings:
     """--settings: the class names and target, one experiment, the seed of the draws and the
     share of tiles without objects kept (workflow/datasets/params.py)."""
 
@@ -78,15 +78,15 @@ def label_path_of(image: str) -> str:
     return replacement.join(image.rsplit(marker, 1)).rsplit(".", 1)[0] + ".txt"
 
 
-def count_labels(path: str | Path, n_classes: int) -> np.ndarray:
-    """Instances per class in one YOLO label file -> (n_classes,) int64; a missing file is empty."""
+def count_labels(path: str | Path, num_classes: int) -> np.ndarray:
+    """Instances per class in one YOLO label file -> (num_classes,) int64; a missing file is empty."""
     class_ids, _ = read_yolo(path, 1)
-    if len(class_ids) and class_ids.max() >= n_classes:
-        raise ValueError(f"{path}: class id {class_ids.max()}; expected class_id < {n_classes}")
-    return np.bincount(class_ids, minlength=n_classes).astype(np.int64)
+    if len(class_ids) and class_ids.max() >= num_classes:
+        raise ValueError(f"{path}: class id {class_ids.max()}; expected class_id < {num_classes}")
+    return np.bincount(class_ids, minlength=num_classes).astype(np.int64)
 
 
-def load_images(manifest: str | Path, n_classes: int) -> pd.DataFrame:
+def load_images(manifest: str | Path, num_classes: int) -> pd.DataFrame:
     """A manifest's `image`/`labels` rows -> absolute `image` plus one `c<k>` count per class.
 
     Checks that each `labels` column names the file ultralytics will read for the image.
@@ -102,11 +102,11 @@ def load_images(manifest: str | Path, n_classes: int) -> pd.DataFrame:
                 f"{manifest}: labels {labels} is not where ultralytics looks for {image} "
                 f"({label_path_of(image)})"
             )
-    counts = np.zeros((len(images), n_classes), dtype=np.int64)
+    counts = np.zeros((len(images), num_classes), dtype=np.int64)
     for row, image in enumerate(images):
-        counts[row] = count_labels(label_path_of(image), n_classes)
+        counts[row] = count_labels(label_path_of(image), num_classes)
     out = frame.drop(columns=["image", "labels"]).assign(image=images)
-    for k in range(n_classes):
+    for k in range(num_classes):
         out[f"c{k}"] = counts[:, k]
     return out
 
@@ -164,7 +164,7 @@ def first_images_with_targets(synthetic: pd.DataFrame, target_id: int, n_targets
     return synthetic.iloc[: int(np.searchsorted(cumulative, n_targets)) + 1]
 
 
-def assemble(settings: Settings, tiles: pd.DataFrame, synthetic: dict[str, pd.DataFrame]):
+def assemble(settings: DatasetSettings, tiles: pd.DataFrame, synthetic: dict[str, pd.DataFrame]):
     """Real tiles (+ synthetic sets) -> ({split: image frame}, notes for the manifest)."""
     exp, target_id = settings.experiment, settings.names.index(settings.target)
     unknown = sorted(set(tiles["split"]) - set(SPLITS))
@@ -213,7 +213,7 @@ def split_counts(frame: pd.DataFrame, names: tuple[str, ...], target_id: int) ->
     }
 
 
-def write_dataset(out: Path, settings: Settings, splits: dict, notes: dict, name: str) -> None:
+def write_dataset(out: Path, settings: DatasetSettings, splits: dict, notes: dict, name: str) -> None:
     """Image lists, data.yaml (absolute paths) and manifest.json under `out`."""
     import yaml
 
@@ -233,14 +233,14 @@ def write_dataset(out: Path, settings: Settings, splits: dict, notes: dict, name
     io.write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))
 
 
-def synthetic_sets(paths: list[str], n_classes: int) -> dict[str, pd.DataFrame]:
+def synthetic_sets(paths: list[str], num_classes: int) -> dict[str, pd.DataFrame]:
     """results/inpaint/{set}/manifest.csv -> {set: images}; the set is the parent folder's name."""
     sets = {}
     for path in paths:
         name = Path(path).parent.name
         if name in sets:
             raise ValueError(f"--synthetic: set {name!r} given twice")
-        sets[name] = load_images(path, n_classes)
+        sets[name] = load_images(path, num_classes)
     return sets
 
 
@@ -253,11 +253,11 @@ def main(argv=None):
     parser.add_argument("--synthetic", nargs="*", default=[], help="results/inpaint/{set}/manifest.csv")
     parser.add_argument("--out", required=True, help="results/datasets/{experiment}")
     args = parser.parse_args(argv)
-    settings = read_settings(args.settings, Settings)
-    n_classes = len(settings.names)
-    tiles = load_images(args.detect_tiles, n_classes)
+    settings = read_settings(args.settings, DatasetSettings)
+    num_classes = len(settings.names)
+    tiles = load_images(args.detect_tiles, num_classes)
     check_declared_counts(tiles, settings.names, args.detect_tiles)
-    splits, notes = assemble(settings, tiles, synthetic_sets(args.synthetic, n_classes))
+    splits, notes = assemble(settings, tiles, synthetic_sets(args.synthetic, num_classes))
     write_dataset(Path(args.out), settings, splits, notes, args.experiment)
     for split, frame in splits.items():
         log.info("%s %s: %d images (%d synthetic)", args.experiment, split, len(frame),

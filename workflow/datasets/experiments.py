@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-KINDS = ("baseline", "ablation", "replacement", "augmentation")
+EXPERIMENT_KINDS = ("baseline", "ablation", "replacement", "augmentation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,11 +15,11 @@ class Experiment:
     keep: float | None = None  # % of real target images kept (ablation, replacement)
     add: float | None = None  # synthetic images added, % of the real target images (augmentation)
     set: str | None = None  # key of inpaint.sets or copy_paste.sets (replacement, augmentation)
-    focal_gamma: float | None = None  # overrides detect.train.focal_gamma (get_train_settings)
+    focal_gamma: float | None = None  # overrides detect.train.focal_gamma (workflow/detect/params.py)
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"experiment kind {self.kind!r}: allowed {list(KINDS)}")
+        if self.kind not in EXPERIMENT_KINDS:
+            raise ValueError(f"experiment kind {self.kind!r}: allowed {list(EXPERIMENT_KINDS)}")
         needs = {
             "baseline": (),
             "ablation": ("keep",),

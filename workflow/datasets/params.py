@@ -5,7 +5,7 @@ image lists depend on and no others (config/README.md, "Reruns"): E's own entry 
 `experiments.runs` without `focal_gamma` (a training setting, read by E's trainings), the class
 names and target, `experiments.keep_without_target` and `experiments.seed` (every dataset keeps
 the same seeded share of the tiles holding no target; ablation and replacement also keep a
-seeded share of the real plane images). workflow.datasets.build accepts exactly these (tests/workflow/test_params.py). rules/common.smk
+seeded share of the real plane images). workflow.datasets.build accepts exactly these (tests/workflow/test_params.py). rules/datasets.smk
 loads this file by path: it imports nothing from the package.
 """
 

@@ -10,9 +10,10 @@ no others (config/README.md, "Reruns"):
   detection tiling keys it overrides) and the classes.
 RUNTIME_KEYS (the device and the data-loader workers) say where and how a training runs, not
 what it learns: `runtime` gives them to the command line (--device, --workers), never to the
-params, so that moving a run to a GPU or to more workers reruns nothing. The commands accept
-exactly these settings (tests/workflow/test_params.py). rules/common.smk loads this file by path: it
-imports nothing from the package.
+params (`run_flags`, the rules' `run_flags` resource), so that moving a run to a GPU or to more
+workers reruns nothing. The commands accept exactly these settings
+(tests/workflow/test_params.py). rules/detect.smk loads this file by path: it imports nothing
+from the package.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def runtime(config: Mapping[str, Any], pretrain: bool = False) -> dict:
     """{device, workers} of the trainings (or of the pre-training): their command line."""
     train = _train_args(config, pretrain)
     return {key: train[key] for key in RUNTIME_KEYS}
+
+
+def run_flags(config: Mapping[str, Any], pretrain: bool = False) -> str:
+    """The command-line flags of `runtime`: the trainings' `run_flags` resource."""
+    values = runtime(config, pretrain)
+    return f"--device {values['device']} --workers {values['workers']}"
 
 
 def pretrain_data_settings(config: Mapping[str, Any]) -> dict:

@@ -51,9 +51,9 @@ class PretrainData:
     keep_without_objects: float  # fraction of the tiles holding no object that is kept
 
 
-def subsample(tiles: pd.DataFrame, n_classes: int, fraction: float, seed: int) -> pd.DataFrame:
+def subsample(tiles: pd.DataFrame, num_classes: int, fraction: float, seed: int) -> pd.DataFrame:
     """Every tile holding an object, and a seeded `fraction` of the others."""
-    holds = tiles[[f"c{k}" for k in range(n_classes)]].to_numpy().sum(axis=1) > 0
+    holds = tiles[[f"c{k}" for k in range(num_classes)]].to_numpy().sum(axis=1) > 0
     rng = np.random.default_rng(seed)
     keep = holds | (rng.random(len(tiles)) < fraction)
     return tiles[keep]
@@ -104,7 +104,7 @@ def build(settings: PretrainDataSettings, out: Path) -> dict:
     names = settings.classes.names
     tiles = datasets.load_images(manifest, len(names))
     tiles = subsample(tiles, len(names), spec.keep_without_objects, spec.seed)
-    dataset = datasets.Settings(settings.classes, Experiment(kind="baseline"), seed=spec.seed)
+    dataset = datasets.DatasetSettings(settings.classes, Experiment(kind="baseline"), seed=spec.seed)
     splits, _ = datasets.assemble(dataset, tiles, {})
     note = (f"pre-trained on {spec.n_xview + spec.n_dota} separately generated demo scenes "
             f"(generator seed {spec.seed}, {spec.size} px, drawn without any {settings.classes.target}), "

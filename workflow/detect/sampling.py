@@ -26,10 +26,10 @@ import math
 
 import numpy as np
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
-def image_weights(classes_per_image, n_classes: int) -> np.ndarray:
+def image_weights(classes_per_image, num_classes: int) -> np.ndarray:
     """Sampling probability of each image (module docstring), from each image's class ids.
 
     classes_per_image: one array of class ids per image (any shape; ultralytics' (n, 1) `cls`).
@@ -37,12 +37,12 @@ def image_weights(classes_per_image, n_classes: int) -> np.ndarray:
     present = [np.unique(np.asarray(c, dtype=np.int64).ravel()) for c in classes_per_image]
     if not present:
         raise ValueError("class-aware sampling of an empty training set")
-    holding = np.zeros(n_classes, dtype=np.float64)
+    holding = np.zeros(num_classes, dtype=np.float64)
     for classes in present:
-        if len(classes) and (classes.min() < 0 or classes.max() >= n_classes):
-            raise ValueError(f"class ids {classes.tolist()} outside 0..{n_classes - 1}")
+        if len(classes) and (classes.min() < 0 or classes.max() >= num_classes):
+            raise ValueError(f"class ids {classes.tolist()} outside 0..{num_classes - 1}")
         holding[classes] += 1
-    class_weight = np.divide(1.0, holding, out=np.zeros(n_classes), where=holding > 0)
+    class_weight = np.divide(1.0, holding, out=np.zeros(num_classes), where=holding > 0)
     empty = class_weight[holding > 0].min() if (holding > 0).any() else 1.0
     weights = np.array([class_weight[c].max() if len(c) else empty for c in present])
     return weights / weights.sum()
@@ -114,7 +114,7 @@ def class_aware_trainer(base):
 
                 world, shard = dist.get_world_size(), dist.get_rank()
             sampler = ClassAwareSampler(weights, self.args.seed, shard, world)
-            LOG.info("class-aware sampling of %d training images: weights %.3g..%.3g",
+            log.info("class-aware sampling of %d training images: weights %.3g..%.3g",
                      len(weights), weights.min(), weights.max())
             return class_aware_loader(dataset, batch_size, self.args.workers, sampler, self.device)
 

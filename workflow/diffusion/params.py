@@ -11,8 +11,9 @@ and no others (config/README.md, "Reruns"):
   section, both less `checkpoint_every`.
 `checkpoint_every` says how often a training writes its resumable state, not what it learns
 (a resumed run continues bit for bit): it reaches the command line (`--checkpoint-every`), not
-the params. The commands accept exactly these settings (tests/workflow/test_params.py). rules/common.smk
-loads this file by path: it imports nothing from the package.
+the params (`run_flags`, the rules' `run_flags` resource). The commands accept exactly these
+settings (tests/workflow/test_params.py). rules/diffusion.smk loads this file by path: it imports
+nothing from the package.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def unet_settings(config: Mapping[str, Any], stage: str, model: str | None = Non
     return values
 
 
+def finetune_settings(config: Mapping[str, Any], model: str) -> dict:
+    """--settings of the fine-tuning of `model` (an entry of diffusion.models)."""
+    return unet_settings(config, "finetune", model)
+
+
 def grid_settings(config: Mapping[str, Any], stage: str) -> dict:
     """--settings of the sample grid of a `pretrain` or `finetune` model. The grid of a base
     given by diffusion.pretrained also reads the diffusion keys that a bare guided-diffusion
@@ -72,3 +78,8 @@ def cherry_picker_settings(config: Mapping[str, Any]) -> dict:
 def checkpoint_every(config: Mapping[str, Any], training: str) -> int:
     """Steps between the training states of `training` (one of TRAININGS)."""
     return config["diffusion"][training]["checkpoint_every"]
+
+
+def run_flags(config: Mapping[str, Any], training: str) -> str:
+    """The command-line flags of `training`'s RUNTIME_KEYS: its `run_flags` resource."""
+    return f"--checkpoint-every {checkpoint_every(config, training)}"

@@ -7,7 +7,7 @@ top-level `respacing`, `jump_length`, `jump_n_sample` with `repaint`, `fast` wit
 `guidance_scale` only when S's model is unconditional (the only ones guided), `compile` when
 on, S's own entry of
 `inpaint.sets`, and the class names. workflow.inpaint.settings accepts exactly these
-(tests/workflow/test_params.py). rules/common.smk loads this file by path: it imports nothing from the
+(tests/workflow/test_params.py). rules/inpaint.smk loads this file by path: it imports nothing from the
 package.
 """
 

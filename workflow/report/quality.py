@@ -162,7 +162,7 @@ def ceiling(judge: Judge, boxes: list[np.ndarray], predictions) -> tuple[int, in
     return found, n
 
 
-def summarise(images: pd.DataFrame, real: dict[str, tuple[int, int]]) -> pd.DataFrame:
+def summarise_quality(images: pd.DataFrame, real: dict[str, tuple[int, int]]) -> pd.DataFrame:
     """Per set and arch: the found rate and its interval, IoU of the found, picker quartiles,
     and the real-plane ceiling of the same judge."""
     rows = []
@@ -240,7 +240,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True, type=Path, help="results/report")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, QualitySettings)
-    from workflow.detect.train import disable_label_cache, offline_environment
+    from workflow.detect.offline import disable_label_cache, offline_environment
     from workflow.diffusion.checkpoint import load_model
 
     offline_environment(args.config_dir)
@@ -267,7 +267,7 @@ def main(argv=None) -> None:
     images = pd.concat(frames, ignore_index=True)
     columns = ["set", "arch", "image", "index", "crop_id", "xmin", "ymin", "xmax", "ymax", "found", "iou",
                "confidence", "judge_confidence", "picker_score"]
-    summary = summarise(images, real)
+    summary = summarise_quality(images, real)
     io.write_csv(args.out / "synthetic_quality_images.csv", images[columns])
     io.write_csv(args.out / "synthetic_quality.csv", summary)
     plot(summary, images, args.out / "synthetic_quality.png")

@@ -61,7 +61,7 @@ def ap_table(records: list[dict], runs: dict[str, dict], default_gamma: float) -
                              na_position="first", ignore_index=True)
 
 
-def summarise(table: pd.DataFrame) -> pd.DataFrame:
+def summarise_seeds(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std over seeds per (arch, experiment): ap50_mean, ap50_std, ..."""
     grouped = table.groupby(KEYS, dropna=False, sort=False)
     summary = grouped[list(METRICS)].agg(["mean", "std"])
@@ -176,7 +176,7 @@ def main(argv=None):
     records = [json.loads(path.read_text()) for path in args.metrics]
     runs = {name: dataclasses.asdict(run) for name, run in settings.runs.items()}
     table = ap_table(records, runs, settings.focal_gamma)
-    summary = summarise(table)
+    summary = summarise_seeds(table)
     io.write_csv(args.out / "ap.csv", table)
     io.write_csv(args.out / "summary.csv", summary)
     plot_bars(summary, args.out / "ap_bars.png")

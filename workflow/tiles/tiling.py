@@ -54,6 +54,7 @@ from workflow.core.geometry import clip_to_window, overlapping
 from workflow.core.labels import BOX, SPLITS, ClassSettings, size_class, yolo_lines
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
+from workflow.tiles.params import KIND_KEYS
 from workflow.tiles.windows import (
     box_extent,
     centred_origin,
@@ -87,16 +88,6 @@ class TarmacRule:
         check_value_range(self.value_range)
 
 
-# The tiling keys each kind reads. Rules pass only these (get_tiling_settings in
-# rules/common.smk), so that a changed detection tile size does not recut the diffusion crops.
-KIND_KEYS = {
-    "crops": ("crop_size", "oversize"),
-    "background": ("background_margin", "background_stride", "detect_size", "min_visibility",
-                   "tarmac"),
-    "detect": ("detect_size", "detect_overlap", "min_visibility"),
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class TilingSettings:
     """The `tiling` section; keys a kind does not read may be absent (None)."""
@@ -110,7 +101,7 @@ class TilingSettings:
     tarmac: TarmacRule | None = None
 
     def __post_init__(self):
-        if self.detect_overlap is not None:
+        if self.detect_overlap is not None and self.detect_size is not None:
             check_overlap(self.detect_overlap, self.detect_size)
         if self.oversize is not None and self.oversize not in OVERSIZE:
             raise ValueError(f"config key 'tiling.oversize': {self.oversize!r}; allowed {OVERSIZE}")
@@ -133,7 +124,8 @@ class TilingTask:
 def settings_from_json(text: str, kind: str | None = None) -> TilingTask:
     """--settings JSON of the config sections tiling and classes -> TilingTask.
 
-    With `kind`, the tiling keys that kind reads (KIND_KEYS) must be present; without, all.
+    With `kind`, the tiling keys that kind reads (KIND_KEYS of workflow/tiles/params.py, what
+    its rule passes) must be present; without, all.
     """
     settings = read_settings(text, TilingTask)
     given = {f.name for f in dataclasses.fields(TilingSettings)
