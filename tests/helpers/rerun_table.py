@@ -152,7 +152,7 @@ NOTES = [
     (r"inpaint\.(respacing|jump_length|jump_n_sample)", "read only when `inpaint.sampler` is `repaint`"),
     (r"inpaint\.fast\.", "read only when `inpaint.sampler` is `fast`"),
     (r"inpaint\.guidance_scale", "read only by sets of unconditional models (`random_uncond`)"),
-    (r"experiments\.seed", "read only by ablation and replacement datasets"),
+    (r"experiments\.seed", "every dataset draws its kept tiles without a target with it"),
     (r"detect\.weights", "read only when `detect.start` is `weights`"),
     (r"detect\.pretrain\.", "read only when `detect.start` is `pretrain`"),
     (r"detect\.train\.(device|workers)", "where and how a training runs (command line): reruns nothing"),

@@ -136,9 +136,7 @@ def manifest_columns(table: pd.DataFrame, s: PasteSettings, name: str) -> pd.Dat
 
 def main(argv=None) -> None:
     setup_logging()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", required=True, help="JSON: the copy_paste section, classes")
     parser.add_argument("--set", required=True, help="a key of copy_paste.sets")
     parser.add_argument("--bank", required=True, help="results/bank/manifest.csv")
