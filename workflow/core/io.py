@@ -93,3 +93,13 @@ def read_png(path: str | os.PathLike):
     if image.ndim == 3:
         image = image[..., 2::-1].copy()  # BGR(A) -> RGB
     return image
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Lay out a matplotlib figure, write it as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)

@@ -116,7 +116,4 @@ def plot(comparisons: pd.DataFrame, path) -> None:
         if archs:
             ax.legend(fontsize=8)
     axes[0].invert_yaxis()  # the first comparison on top (the axes share y: once for both)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    io.save_figure(fig, path)

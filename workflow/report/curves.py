@@ -49,10 +49,7 @@ def plot(curves: dict[str, pd.DataFrame], epochs: int, path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.set_title(f"baseline learning curve: {title}")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    io.save_figure(fig, path)
 
 
 def main(argv=None) -> None:

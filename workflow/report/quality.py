@@ -210,10 +210,7 @@ def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
     bx.set_ylim(0, 1.05)
     bx.set_ylabel("cherry-picker P(plane)")
     bx.set_title("cherry-picker score of the inpainted window")
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    io.save_figure(fig, path)
 
 
 def judged_sheet(images: pd.DataFrame, n: int) -> np.ndarray:

@@ -96,10 +96,7 @@ def plot_bars(summary: pd.DataFrame, path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.set_title(f"{title}: mean +- std over seeds")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    io.save_figure(fig, path)
 
 
 PANELS = {  # sweep kinds -> (x of the baseline, x label)
@@ -159,10 +156,7 @@ def plot_sweeps(summary: pd.DataFrame, path: Path, paste_sets: set[str]) -> None
                 ax.legend(fontsize=7)
             else:
                 ax.text(0.5, 0.5, "no such experiment in the config", ha="center", transform=ax.transAxes)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    io.save_figure(fig, path)
 
 
 def main(argv=None):
