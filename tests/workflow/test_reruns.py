@@ -57,10 +57,10 @@ PARAM_CHANGES = [
     ({"diffusion": {"size_classifier": {"lr": 0.0001}}}, {"size_classifier"}),
     ({"diffusion": {"cherry_picker": {"lr": 0.002}}}, {"cherry_picker"}),
     ({"inpaint": {"seed": 3}}, {"inpaint_chunk"}),
-    ({"experiments": {"seed": 3}}, {f"dataset[experiment={name}]" for name in
-                                    ("ablation_25", "ablation_50", "replacement_25", "replacement_50")}),
+    # every dataset draws the tiles without a target it keeps with it
+    ({"experiments": {"seed": 3}}, {"dataset"}),
     # detect.pretrain.train overrides lr0 for the pre-training, not momentum.
-    ({"detect": {"train": {"lr0": 0.003}}}, {"detect_train"}),
+    ({"detect": {"train": {"lr0": 0.003}}}, {"detect_train", "detect_learning_curve"}),
     ({"detect": {"train": {"momentum": 0.9}}}, {"detect_train", "detect_pretrain"}),
     ({"detect": {"train": {"class_aware": True}}}, {"detect_train", "detect_pretrain"}),
     ({"detect": {"pretrain": {"train": {"epochs": 2}}}}, {"detect_pretrain"}),
