@@ -30,7 +30,7 @@ import pandas as pd
 from workflow.core import io
 from workflow.core.geometry import flip
 from workflow.core.images import to_rgb
-from workflow.core.labels import ClassSettings, yolo_lines
+from workflow.core.labels import ClassSettings
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.inpaint import placement as pl
@@ -113,14 +113,8 @@ def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.Dat
         p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries)
         image_name = f"{name}_{i:05d}"
         io.write_png(out / "images" / f"{image_name}.png", paste_one(p, crops[p.crop_id], s.feather))
-        labels = [line for line in Path(p.labels).read_text().splitlines() if line.strip()]
-        labels.append(yolo_lines([class_id], [p.box], p.tile_size).rstrip("\n"))
-        (out / "labels" / f"{image_name}.txt").write_text("\n".join(labels) + "\n")
-        rows.append(dict(image=f"images/{image_name}.png", labels=f"labels/{image_name}.txt", index=i,
-                         tile_id=p.tile_id, background=p.background, crop_id=p.crop_id, flip=p.flip,
-                         x=p.box[0], y=p.box[1], xmin=p.box[0], ymin=p.box[1], xmax=p.box[2],
-                         ymax=p.box[3], window_x=p.x, window_y=p.y, size_class=p.size_class,
-                         overlaps=p.overlaps, score=np.nan))
+        (out / "labels" / f"{image_name}.txt").write_text(pl.label_text(p, class_id))
+        rows.append(pl.record(p, image_name, i) | dict(score=np.nan))
     log.info("%s: %d pasted planes, %d without a free window", name, len(rows),
              sum(r["overlaps"] for r in rows))
     return pd.DataFrame(rows)

@@ -125,28 +125,25 @@ def check_declared_counts(tiles: pd.DataFrame, names: tuple[str, ...], manifest)
                 )
 
 
-def kept_target_images(train: pd.DataFrame, target_id: int, keep: float, seed: int) -> pd.Series:
-    """Boolean mask over `train`: which target-holding images an ablation keeps.
-
-    One seeded permutation of the target images (sorted by path, so the draw does not depend on
-    the manifest's row order); the first round(keep% * n) of it are kept, which nests the sweep.
-    """
-    holds = train[f"c{target_id}"].to_numpy() > 0
-    candidates = np.sort(train["image"].to_numpy()[holds])
+def seeded_share(train: pd.DataFrame, among: np.ndarray, fraction: float, seed) -> pd.Series:
+    """Boolean mask over `train`: every image outside `among` (a boolean array), and the first
+    round(fraction * n) of one seeded permutation of the n images in it, sorted by path so that
+    the draw does not depend on the manifest's row order; a smaller fraction keeps a subset."""
+    candidates = np.sort(train["image"].to_numpy()[among])
     order = np.random.default_rng(seed).permutation(len(candidates))
-    n_keep = int(np.floor(keep / 100 * len(candidates) + 0.5))  # half up, not to even
+    n_keep = int(np.floor(fraction * len(candidates) + 0.5))  # half up, not to even
     kept = set(candidates[order[:n_keep]])
-    return pd.Series([not h or p in kept for h, p in zip(holds, train["image"])], index=train.index)
+    return pd.Series([not c or p in kept for c, p in zip(among, train["image"])], index=train.index)
+
+
+def kept_target_images(train: pd.DataFrame, target_id: int, keep: float, seed: int) -> pd.Series:
+    """Which target-holding images an ablation keeps: keep % of them, nested over keep."""
+    return seeded_share(train, train[f"c{target_id}"].to_numpy() > 0, keep / 100, seed)
 
 
 def kept_tiles_without_target(train: pd.DataFrame, target_id: int, fraction: float, seed: int) -> pd.Series:
-    """Boolean mask over `train`: every tile holding a target, and the first round(fraction * n)
-    of a seeded permutation of the n tiles holding none (sorted by path, as above)."""
-    empty = train[f"c{target_id}"].to_numpy() == 0
-    candidates = np.sort(train["image"].to_numpy()[empty])
-    order = np.random.default_rng([seed, 1]).permutation(len(candidates))
-    kept = set(candidates[order[: int(np.floor(fraction * len(candidates) + 0.5))]])
-    return pd.Series([not e or p in kept for e, p in zip(empty, train["image"])], index=train.index)
+    """Every tile holding a target, and `fraction` of the tiles holding none."""
+    return seeded_share(train, train[f"c{target_id}"].to_numpy() == 0, fraction, [seed, 1])
 
 
 def first_images_with_targets(synthetic: pd.DataFrame, target_id: int, n_targets: int, name: str):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from workflow.core.geometry import FLIPS, dilate, flip, overlapping, tight_box
 from workflow.core.io import read_png
-from workflow.core.labels import read_yolo, size_class
+from workflow.core.labels import read_yolo, size_class, yolo_lines
 
 CONTEXTS = ("tarmac", "random")  # config inpaint.sets.*.context
 
@@ -132,3 +132,17 @@ def paste(tile: np.ndarray, window: np.ndarray, unknown: np.ndarray, x: int, y: 
     return out
 
 
+def label_text(p: Placement, class_id: int) -> str:
+    """The YOLO label file of a synthetic image: the tile's own lines plus the placed target."""
+    with open(p.labels) as handle:
+        lines = [line for line in handle.read().splitlines() if line.strip()]
+    lines.append(yolo_lines([class_id], [p.box], p.tile_size).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def record(p: Placement, name: str, i: int) -> dict:
+    """The manifest row of synthetic image `i` (files images/<name>.png, labels/<name>.txt)."""
+    return dict(image=f"images/{name}.png", labels=f"labels/{name}.txt", index=i, tile_id=p.tile_id,
+                background=p.background, crop_id=p.crop_id, flip=p.flip, x=p.box[0], y=p.box[1],
+                xmin=p.box[0], ymin=p.box[1], xmax=p.box[2], ymax=p.box[3], window_x=p.x, window_y=p.y,
+                size_class=p.size_class, overlaps=p.overlaps)  # fmt: skip

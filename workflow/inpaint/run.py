@@ -27,7 +27,6 @@ import torch
 
 from workflow.core.device import pick_device
 from workflow.core.io import atomic_dir, read_png, write_png
-from workflow.core.labels import yolo_lines
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.core.tensors import to_tensor, to_uint8
@@ -202,13 +201,8 @@ def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, wind
     name = f"{set_name}_{i:05d}"
     tile = read_png(p.background)
     write_png(out / "images" / f"{name}.png", pl.paste(tile, window, unknown, p.x, p.y))
-    labels = [line for line in Path(p.labels).read_text().splitlines() if line.strip()]
-    labels.append(yolo_lines([class_id], [p.box], p.tile_size).rstrip("\n"))
-    (out / "labels" / f"{name}.txt").write_text("\n".join(labels) + "\n")
-    return dict(image=f"images/{name}.png", labels=f"labels/{name}.txt", index=i, tile_id=p.tile_id,
-                background=p.background, crop_id=p.crop_id, flip=p.flip, x=p.box[0], y=p.box[1],
-                xmin=p.box[0], ymin=p.box[1], xmax=p.box[2], ymax=p.box[3], window_x=p.x, window_y=p.y,
-                size_class=p.size_class, overlaps=p.overlaps, score=score)  # fmt: skip
+    (out / "labels" / f"{name}.txt").write_text(pl.label_text(p, class_id))
+    return pl.record(p, name, i) | dict(score=score)
 
 
 def add_sampler_columns(table: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
