@@ -115,6 +115,17 @@ def get_model_pattern():
     return "|".join(config["diffusion"]["models"])
 
 
+def get_pretrain_init(wildcards):
+    """{"init": diffusion.pretrain.init} when the base training starts from a file, else {}."""
+    init = config["diffusion"]["pretrain"].get("init")
+    return {"init": init} if init else {}
+
+
+def get_pretrain_init_flag(wildcards, input):
+    """--base of the base training when it starts from diffusion.pretrain.init."""
+    return f"--base {input.init}" if "init" in input.keys() else ""
+
+
 def get_base_model():
     """The base U-Net: the configured guided-diffusion checkpoint, or the one trained here."""
     return config["diffusion"]["pretrained"] or rules.pretrain.output.model
@@ -169,6 +180,7 @@ def get_inpaint_inputs(wildcards):
         inputs["classifier"] = rules.size_classifier.output.model
     if INPAINT_PARAMS.cherry_picked(config, wildcards.set):
         inputs["cherry_picker"] = rules.cherry_picker.output.model
+    inputs.update(get_set_needs(wildcards))
     return inputs
 
 
@@ -180,6 +192,8 @@ def get_inpaint_flags(wildcards):
         flags.append(f"--classifier {inputs['classifier']}")
     if "cherry_picker" in inputs:
         flags.append(f"--cherry-picker {inputs['cherry_picker']}")
+    if "needs" in inputs:
+        flags.append(f"--needs {inputs['needs']}")
     return " ".join(flags)
 
 
@@ -208,6 +222,33 @@ def get_paste_set_pattern():
 def get_synthetic_sets():
     """Every synthetic set, inpainted or pasted."""
     return get_inpaint_sets() + get_paste_sets()
+
+
+def get_synthetic_set_pattern():
+    """Wildcard constraint matching exactly the names of every synthetic set."""
+    return "|".join(get_synthetic_sets()) or "(?!)"
+
+
+def get_set_needs(wildcards):
+    """{"needs": results/datasets/needs/{set}.json} when the set's images is auto, else {}."""
+    if not DATASETS_PARAMS.auto_sized(config, wildcards.set):
+        return {}
+    return {"needs": rules.synthetic_needs.output.needs.format(set=wildcards.set)}
+
+
+def get_paste_inputs(wildcards):
+    """The files the copy-paste job of set `wildcards.set` reads."""
+    return {
+        "bank": rules.mask_merge.output.manifest,
+        "background": rules.background_tiles.output.manifest,
+        **get_set_needs(wildcards),
+    }
+
+
+def get_paste_flags(wildcards):
+    """--needs when the set's images is auto."""
+    needs = get_set_needs(wildcards)
+    return f"--needs {needs['needs']}" if needs else ""
 
 
 def get_synthetic_manifest(name):
@@ -315,6 +356,8 @@ def get_final_outputs():
     """What `snakemake` builds by default: every stage's final products."""
     models = config["diffusion"]["models"]
     base_trained = config["diffusion"]["pretrained"] is None
+    # the size classifier guides unconditional models only: trained when a set uses one
+    guided = any(INPAINT_PARAMS.guided(config, name) for name in get_inpaint_sets())
     return [
         rules.index.output.summary,
         rules.crops.output.manifest,
@@ -331,7 +374,7 @@ def get_final_outputs():
             ],
             model=models,
         ),
-        rules.size_classifier.output.loss_png,
+        *([rules.size_classifier.output.loss_png] if guided else []),
         rules.cherry_picker.output.loss_png,
         rules.pretrain_grid.output.samples,
         *([rules.pretrain.output.loss_png] if base_trained else []),

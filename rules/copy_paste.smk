@@ -7,8 +7,7 @@ COPY_PASTE_PARAMS = load_source("workflow/copy_paste/params.py")
 
 rule copy_paste:
     input:
-        bank=rules.mask_merge.output.manifest,
-        background=rules.background_tiles.output.manifest,
+        unpack(get_paste_inputs),
         code=get_code("workflow.copy_paste.paste"),
     output:
         data=directory("results/copy_paste/{set}/data"),
@@ -27,6 +26,8 @@ rule copy_paste:
     params:
         settings=get_wildcard_settings(COPY_PASTE_PARAMS.paste_settings, "set"),
         out=get_output_folder,
+        flags=get_paste_flags,
     shell:
         "python -m workflow.copy_paste.paste --settings {params.settings:q} --set {wildcards.set}"
-        " --bank {input.bank} --background {input.background} --out {params.out} > {log} 2>&1"
+        " --bank {input.bank} --background {input.background} {params.flags}"
+        " --out {params.out} > {log} 2>&1"

@@ -29,3 +29,24 @@ rule dataset:
         "python -m workflow.datasets.build --settings {params.settings:q}"
         " --experiment {wildcards.experiment} --detect-tiles {input.tiles}"
         " --synthetic {input.synthetic} --out {params.out} > {log} 2>&1"
+
+
+# The size of a synthetic set whose `images` is auto: the most synthetic planes any experiment
+# drawing from it needs (a replacement's removed planes, an augmentation's added images).
+rule synthetic_needs:
+    input:
+        tiles=rules.detect_tiles.output.manifest,
+        code=get_code("workflow.datasets.needs"),
+    output:
+        needs="results/datasets/needs/{set}.json",
+    log:
+        "results/logs/datasets/needs_{set}.log",
+    wildcard_constraints:
+        set=get_synthetic_set_pattern(),
+    conda:
+        "../envs/core.yaml"
+    params:
+        settings=get_wildcard_settings(DATASETS_PARAMS.needs_settings, "set"),
+    shell:
+        "python -m workflow.datasets.needs --settings {params.settings:q}"
+        " --detect-tiles {input.tiles} --out {output.needs} > {log} 2>&1"

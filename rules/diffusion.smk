@@ -1,5 +1,6 @@
-# Tiles + plane bank -> diffusion models: the base U-Net (trained here on the train-split tiles when
-# diffusion.pretrained is null), one fine-tuned model per entry of diffusion.models, the noisy size
+# Tiles + plane bank -> diffusion models: the base U-Net (trained here on the plane-free
+# background tiles of the train split when diffusion.pretrained is null, from random weights or
+# from diffusion.pretrain.init), one fine-tuned model per entry of diffusion.models, the noisy size
 # classifier (guidance) and the plane-vs-background cherry-picker. Each training writes a training
 # state under results/diffusion/state/ every checkpoint_every steps (a flag of the run_flags
 # resource, which reruns nothing: rules/common.smk) and resumes from it after a kill; the state is
@@ -13,7 +14,8 @@ if config["diffusion"]["pretrained"] is None:
 
     rule pretrain:
         input:
-            tiles=rules.detect_tiles.output.manifest,
+            unpack(get_pretrain_init),
+            tiles=rules.background_tiles.output.manifest,
             code=get_code("workflow.diffusion.train"),
         output:
             model="results/diffusion/base/model.pt",
@@ -30,10 +32,11 @@ if config["diffusion"]["pretrained"] is None:
             run_flags=DIFFUSION_PARAMS.run_flags(config, "pretrain"),
         params:
             settings=as_json(DIFFUSION_PARAMS.unet_settings(config, "pretrain")),
+            init=get_pretrain_init_flag,
         shell:
             "python -m workflow.core.launch --gpus {resources.gpu} --distributed --"
             " python -m workflow.diffusion.train pretrain --settings {params.settings:q}"
-            " --tiles {input.tiles} --model {output.model} --loss-csv {output.loss_csv}"
+            " --tiles {input.tiles} {params.init} --model {output.model} --loss-csv {output.loss_csv}"
             " --loss-png {output.loss_png} --state results/diffusion/state/pretrain.pt"
             " {resources.run_flags} > {log} 2>&1"
 

@@ -36,4 +36,6 @@ def validate_config(config, schema_file):
     CHECKS.check_config(config)
 
 
+# A layered config file (--configfile) removes the demo's runs, sets and models by nulling them.
+CHECKS.drop_removed_entries(config)
 validate_config(config, workflow.source_path("../config/schema.yaml"))

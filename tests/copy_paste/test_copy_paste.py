@@ -112,3 +112,17 @@ def test_an_unknown_set_names_the_key(tmp_path):
     with pytest.raises(ValueError, match="copy_paste.sets"):
         paste.main(["--settings", json.dumps(SETTINGS), "--set", "other", "--bank", "b", "--background", "g",
                     "--out", str(tmp_path)])
+
+
+def test_an_auto_sized_set_pastes_as_many_images_as_its_needs_say(tmp_path):
+    background, bank = make_background(tmp_path), make_bank(tmp_path)
+    needs = tmp_path / "needs.json"
+    needs.write_text(json.dumps({"set": "pasted", "images": 3, "needs": {"replacement_0": 3}}))
+    settings = json.loads(json.dumps(SETTINGS))
+    settings["sets"]["pasted"]["images"] = "auto"
+    argv = ["--settings", json.dumps(settings), "--set", "pasted", "--bank", str(bank),
+            "--background", str(background)]
+    paste.main([*argv, "--needs", str(needs), "--out", str(tmp_path / "out")])
+    assert len(pd.read_csv(tmp_path / "out" / "manifest.csv")) == 3
+    with pytest.raises(ValueError, match="give --needs"):
+        paste.main([*argv, "--out", str(tmp_path / "none")])

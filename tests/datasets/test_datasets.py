@@ -149,3 +149,48 @@ def test_schema_kinds_are_the_modules():
     schema = yaml.safe_load((Path(__file__).parents[2] / "config" / "schema.yaml").read_text())
     kinds = schema["$defs"]["experiment_run"]["properties"]["kind"]["enum"]
     assert tuple(kinds) == EXPERIMENT_KINDS
+
+
+# --- images: auto (workflow.datasets.needs) ----------------------------------------------------
+
+
+def needs_of(inputs, tmp_path, chunks=1, **runs):
+    from workflow.datasets import needs
+
+    settings = {"set": "tarmac_canny", "chunks": chunks, "experiments": {
+        name: {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0, "experiment": run,
+               "keep_without_target": 0.5} for name, run in runs.items()}}  # fmt: skip
+    out = tmp_path / "needs.json"
+    needs.main(["--settings", json.dumps(settings), "--detect-tiles", inputs["tiles"], "--out", str(out)])
+    return json.loads(out.read_text())
+
+
+def test_an_auto_set_holds_what_its_largest_experiment_takes(inputs, tmp_path):
+    """The needs are what the datasets then take: every plane a replacement removes, the images
+    an augmentation adds; the set holds the largest."""
+    runs = {"replacement_0": {"kind": "replacement", "keep": 0, "set": "tarmac_canny"},
+            "replacement_50": {"kind": "replacement", "keep": 50, "set": "tarmac_canny"},
+            "augment_50": {"kind": "augmentation", "add": 50, "set": "tarmac_canny"}}
+    written = needs_of(inputs, tmp_path, **runs)
+    assert written["needs"]["replacement_0"] == 11  # every real training plane
+    for name, run in runs.items():
+        manifest, _ = build(inputs, tmp_path, name, keep_without_target=0.5, **run)
+        assert written["needs"][name] == manifest["synthetic"]["images"], name
+    assert written["images"] == 11
+    assert needs_of(inputs, tmp_path, chunks=3, augment_10={"kind": "augmentation", "add": 10,
+                                                            "set": "tarmac_canny"})["images"] == 3
+
+
+def test_set_images_reads_the_needs_only_when_auto(tmp_path):
+    from workflow.datasets.needs import set_images
+
+    assert set_images(7, None, "s") == 7
+    path = tmp_path / "needs.json"
+    path.write_text(json.dumps({"set": "s", "images": 12, "needs": {}}))
+    assert set_images("auto", path, "s") == 12
+    with pytest.raises(ValueError, match="give --needs"):
+        set_images("auto", None, "s")
+    with pytest.raises(ValueError, match="not 'other'"):
+        set_images("auto", path, "other")
+    with pytest.raises(ValueError, match="allowed: an integer >= 1 or 'auto'"):
+        set_images("many", None, "s")

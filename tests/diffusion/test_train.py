@@ -265,14 +265,14 @@ def test_canny_condition_draws_new_thresholds_per_sample(workspace):
     assert stored.shape == (3, 1, 32, 32) and set(stored.unique().tolist()) <= {-1.0, 1.0}
 
 
-def test_tile_windows_use_the_train_split_only(tmp_path):
-    manifest = write_tiles(tmp_path, n=3)
-    windows = data.TileWindows.from_detect_manifest(manifest, 32)
-    assert len(windows.paths) == 2
+def test_tile_windows_read_every_background_tile(tmp_path):
+    manifest = write_tiles(tmp_path, n=3, kind="background")
+    windows = data.TileWindows.from_manifest(manifest, 32)
+    assert len(windows.paths) == 3
     batch = windows.batch(np.random.default_rng(0), 5)
     assert batch.shape == (5, 3, 32, 32)
     with pytest.raises(ValueError, match="smaller than"):
-        data.TileWindows.from_detect_manifest(manifest, 128).window(np.random.default_rng(0))
+        data.TileWindows.from_manifest(manifest, 128).window(np.random.default_rng(0))
 
 
 def test_classifier_clis_train_and_load(workspace, tmp_path):
@@ -430,3 +430,21 @@ def test_the_demo_unet_sees_the_mean_colour_of_its_input():
     with torch.no_grad():
         shift = model(x + 0.5, t)[:, :3].mean() - model(x, t)[:, :3].mean()
     assert abs(float(shift)) > 0.01  # 0.034 here; 0.002 with 32 groups (instance norms)
+
+
+def test_a_base_training_starts_from_diffusion_pretrain_init(tmp_path):
+    """With --base (diffusion.pretrain.init) the base training starts from that model's weights,
+    without it from random ones."""
+    from workflow.core.settings import from_dict
+    from workflow.diffusion import train
+
+    base = write_base(tmp_path / "init.pt", steps=100)
+    stage = {k: v for k, v in FINETUNE.items() if k not in ("mode", "oversample_small")}
+    settings = from_dict(train.PretrainSettings, dict(preset=PRESET, schedule="linear", steps=100,
+                                                      vlb_weight=0.001, seed=0, pretrain=stage), "diffusion")
+    started, _ = train.build_model(settings, base)
+    expected = checkpoint.load(base)["state_dict"]
+    for name, value in started.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    fresh, _ = train.build_model(settings, None)
+    assert not all(torch.equal(v, expected[k]) for k, v in fresh.state_dict().items())

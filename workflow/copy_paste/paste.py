@@ -33,6 +33,7 @@ from workflow.core.images import to_rgb
 from workflow.core.labels import ClassSettings
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
+from workflow.datasets.needs import set_images
 from workflow.inpaint import placement as pl
 from workflow.inpaint.merge import sheet
 
@@ -45,13 +46,11 @@ class PasteSet:
     """One entry of copy_paste.sets: the context of its background tiles and its image count."""
 
     context: str
-    images: int
+    images: int | str  # or "auto": as many as the experiments drawing from the set need
 
     def __post_init__(self):
         if self.context not in pl.CONTEXTS:
             raise ValueError(f"copy-paste set context {self.context!r} is not one of {pl.CONTEXTS}")
-        if self.images < 1:
-            raise ValueError(f"copy-paste set images {self.images}: need >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +98,10 @@ def paste_one(p: pl.Placement, crop_path: str, feather: int) -> np.ndarray:
     return blend(io.read_png(p.background), crop, alpha_matte(mask, feather), p.x, p.y)
 
 
-def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.DataFrame, out: Path):
-    """Plan and paste every image of set `name` into `out` (images/, labels/) -> metadata rows."""
+def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.DataFrame, out: Path,
+             images: int):
+    """Plan and paste the `images` images of set `name` into `out` (images/, labels/) ->
+    metadata rows."""
     spec = s.sets[name]
     tiles = pl.tile_pool(background, spec.context)
     pool = pl.bank_pool(bank)
@@ -108,7 +109,7 @@ def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.Dat
     crops = dict(zip(pool["crop_id"], pool["image"]))
     class_id = s.classes.target_id
     rows = []
-    for i in range(spec.images):
+    for i in range(images):
         rng = np.random.default_rng([s.seed, pl.set_key(name), i])
         p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries)
         image_name = f"{name}_{i:05d}"
@@ -136,6 +137,7 @@ def main(argv=None) -> None:
     parser.add_argument("--bank", required=True, help="results/bank/manifest.csv")
     parser.add_argument("--background", required=True, help="results/tiles/background/manifest.csv")
     parser.add_argument("--out", required=True, type=Path, help="results/copy_paste/{set}")
+    parser.add_argument("--needs", help="the set's size when its images is auto")
     parser.add_argument("--contact-sheet-images", type=int, default=16)
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, PasteSettings)
@@ -146,7 +148,8 @@ def main(argv=None) -> None:
     with io.atomic_dir(data) as tmp:
         (tmp / "images").mkdir()
         (tmp / "labels").mkdir()
-        table = make_set(settings, args.set, bank, background, tmp)
+        images = set_images(settings.sets[args.set].images, args.needs, args.set)
+        table = make_set(settings, args.set, bank, background, tmp, images)
     table = manifest_columns(table, settings, args.set)
     for column in ("image", "labels"):
         table[column] = [str(data / v) for v in table[column]]

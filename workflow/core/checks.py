@@ -188,6 +188,26 @@ def gpu_count(key: str, device: str) -> int:
     return 1 if ids is None else len(ids)
 
 
+# Maps whose entries a layered config file removes by setting them to null: the demo's
+# experiments, synthetic sets and diffusion models need not be repeated to be left out.
+REMOVABLE_ENTRIES = (("experiments", "runs"), ("inpaint", "sets"), ("copy_paste", "sets"),
+                     ("diffusion", "models"))
+
+
+def drop_removed_entries(config: dict) -> list[str]:
+    """Delete, in place, the null entries of REMOVABLE_ENTRIES (before the schema check);
+    returns their keys ('experiments.runs.augment_25')."""
+    removed = []
+    for section, key in REMOVABLE_ENTRIES:
+        entries = (config.get(section) or {}).get(key)
+        if not isinstance(entries, dict):
+            continue
+        for name in [name for name, value in entries.items() if value is None]:
+            del entries[name]
+            removed.append(f"{section}.{key}.{name}")
+    return removed
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Every cross-key check on a whole (schema-valid) config."""
     classes = config["classes"]
@@ -217,7 +237,8 @@ def check_config(config: Mapping[str, Any]) -> None:
     for name, spec in inpaint["sets"].items():
         check_member(f"inpaint.sets.{name}.model", spec["model"], diffusion["models"],
                      "diffusion.models")
-        check_chunks_filled(name, spec["images"], inpaint["chunks"])
+        if spec["images"] != "auto":  # an auto size fills every chunk (workflow.datasets.needs)
+            check_chunks_filled(name, spec["images"], inpaint["chunks"])
     _check_experiments(config)
 
 

@@ -156,27 +156,47 @@ def first_images_with_targets(synthetic: pd.DataFrame, target_id: int, n_targets
         raise ValueError(
             f"synthetic set {name!r} holds {total} targets in {len(synthetic)} images; "
             f"the replacement needs {n_targets}: raise the set's `images` (inpaint.sets.{name} or "
-            f"copy_paste.sets.{name})"
+            f"copy_paste.sets.{name}), or set it to `auto`"
         )
     return synthetic.iloc[: int(np.searchsorted(cumulative, n_targets)) + 1]
+
+
+def real_train(settings: DatasetSettings, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The experiment's real training tiles -> (kept, removed target images, number of real
+    target images before the ablation draw). Tiles without a target are thinned first."""
+    exp, target_id = settings.experiment, settings.names.index(settings.target)
+    train = train[kept_tiles_without_target(train, target_id, settings.keep_without_target, settings.seed)]
+    n_target_images = int((train[f"c{target_id}"] > 0).sum())
+    if exp.kind not in ("ablation", "replacement"):
+        return train, train.iloc[:0], n_target_images
+    keep = kept_target_images(train, target_id, exp.keep, settings.seed)
+    return train[keep], train[~keep], n_target_images
+
+
+def added_count(settings: DatasetSettings, n_target_images: int) -> int:
+    """Synthetic images an augmentation adds: `add` % of the real target images, half up."""
+    return int(np.floor(settings.experiment.add / 100 * n_target_images + 0.5))
+
+
+def synthetic_need(settings: DatasetSettings, train: pd.DataFrame) -> int:
+    """Synthetic targets (one per synthetic image) the experiment takes from its set: as many as
+    a replacement removes, or the images an augmentation adds; 0 for the others."""
+    _, removed, n_target_images = real_train(settings, train)
+    target_id = settings.names.index(settings.target)
+    if settings.experiment.kind == "replacement":
+        return int(removed[f"c{target_id}"].sum())
+    if settings.experiment.kind == "augmentation":
+        return added_count(settings, n_target_images)
+    return 0
 
 
 def assemble(settings: DatasetSettings, tiles: pd.DataFrame, synthetic: dict[str, pd.DataFrame]):
     """Real tiles (+ synthetic sets) -> ({split: image frame}, notes for the manifest)."""
     exp, target_id = settings.experiment, settings.names.index(settings.target)
-    unknown = sorted(set(tiles["split"]) - set(SPLITS))
-    if unknown:
-        raise ValueError(f"detect manifest: unknown split {unknown[0]!r}; allowed {list(SPLITS)}")
-    splits = {s: tiles[tiles["split"] == s].assign(source="real") for s in SPLITS}
-    train, notes = splits["train"], {}
-    kept = kept_tiles_without_target(train, target_id, settings.keep_without_target, settings.seed)
-    notes["tiles_without_target_dropped"] = int((~kept).sum())
-    train = train[kept]
-    n_target_images = int((train[f"c{target_id}"] > 0).sum())
+    splits = real_splits(tiles)
+    train, removed, n_target_images = real_train(settings, splits["train"])
+    notes = {"tiles_without_target_dropped": int(len(splits["train"]) - len(train) - len(removed))}
     if exp.kind in ("ablation", "replacement"):
-        keep = kept_target_images(train, target_id, exp.keep, settings.seed)
-        removed = train[~keep]
-        train = train[keep]
         notes["removed"] = {"images": len(removed), "targets": int(removed[f"c{target_id}"].sum())}
     if exp.kind in ("replacement", "augmentation"):
         if exp.set not in synthetic:
@@ -185,12 +205,13 @@ def assemble(settings: DatasetSettings, tiles: pd.DataFrame, synthetic: dict[str
         if exp.kind == "replacement":
             added = first_images_with_targets(pool, target_id, notes["removed"]["targets"], exp.set)
         else:
-            n_add = int(np.floor(exp.add / 100 * n_target_images + 0.5))
+            n_add = added_count(settings, n_target_images)
             if n_add > len(pool):
                 raise ValueError(
                     f"experiment adds {exp.add} % of the {n_target_images} real training images "
                     f"holding {settings.target!r}, {n_add} images of synthetic set {exp.set!r}, "
-                    f"which holds {len(pool)}: raise the set's `images` (inpaint.sets or copy_paste.sets)"
+                    f"which holds {len(pool)}: raise the set's `images` (inpaint.sets or "
+                    f"copy_paste.sets), or set it to `auto`"
                 )
             added = pool.iloc[:n_add]
         notes["synthetic"] = {"set": exp.set, "images": len(added),
@@ -198,6 +219,14 @@ def assemble(settings: DatasetSettings, tiles: pd.DataFrame, synthetic: dict[str
         train = pd.concat([train, added.assign(source="synthetic")], ignore_index=True)
     splits["train"] = train
     return splits, notes
+
+
+def real_splits(tiles: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The detect manifest's tiles by split, each marked as real."""
+    unknown = sorted(set(tiles["split"]) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"detect manifest: unknown split {unknown[0]!r}; allowed {list(SPLITS)}")
+    return {s: tiles[tiles["split"] == s].assign(source="real") for s in SPLITS}
 
 
 def split_counts(frame: pd.DataFrame, names: tuple[str, ...], target_id: int) -> dict:

@@ -1,8 +1,9 @@
 """Training data of the diffusion models and classifiers, drawn batch by batch from one numpy
 Generator so that the data order is part of the resumable training state.
 
-- Base pre-training: random model-size windows of the train-split detection tiles
-  (results/tiles/detect/manifest.csv, split == train).
+- Base pre-training: random model-size windows of the plane-free background tiles of the
+  train split (results/tiles/background/manifest.csv): the ground the planes are later
+  inpainted into, without a plane the base would learn to draw unasked.
 - Fine-tuning and the size classifier: the plane bank (results/bank/manifest.csv): crop image,
   condition (Canny edges at random thresholds per sample, method report annex G.1, or the bank
   mask) and size class; small planes oversampled by balancing the size classes (annex G.1).
@@ -91,11 +92,11 @@ class TileWindows:
         self.paths, self.size, self.dihedral = list(paths), size, dihedral
 
     @classmethod
-    def from_detect_manifest(cls, path: str | Path, size: int, dihedral: bool = False) -> "TileWindows":
-        frame = read_manifest(path, ["image", "split"])
-        train = frame[frame["split"] == "train"]
-        log.info("%s: %d train tiles of %d", path, len(train), len(frame))
-        return cls(train["image"].tolist(), size, f"{path} (split == train)", dihedral)
+    def from_manifest(cls, path: str | Path, size: int, dihedral: bool = False) -> "TileWindows":
+        """Windows of every image of a tiles manifest (the background tiles: train split only)."""
+        frame = read_manifest(path, ["image"])
+        log.info("%s: %d tiles", path, len(frame))
+        return cls(frame["image"].tolist(), size, str(path), dihedral)
 
     def window(self, rng: np.random.Generator) -> np.ndarray:
         """One random window with random flips -> (size, size, 3) uint8."""

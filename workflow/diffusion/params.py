@@ -2,8 +2,9 @@
 
 Snakemake reruns a job when its params change, so each job gets the keys its result depends on
 and no others (config/README.md, "Reruns"):
-- a U-Net training (`pretrain`, `finetune`) reads UNET_KEYS and its own section, less the keys
-  of its sample grid (drawn by a rule of its own from the written model: a picture setting
+- a U-Net training (`pretrain`, `finetune`) reads UNET_KEYS and its own section, less `init`
+  (the file a base training starts from, an input of the rule) and less the keys of its sample
+  grid (drawn by a rule of its own from the written model: a picture setting
   redraws the picture and trains nothing) and less `checkpoint_every`;
 - a sample grid (`pretrain_grid`, `finetune_grid`) reads GRID_KEYS only: the network, its noise
   schedule and its seed come with the model file;
@@ -26,6 +27,8 @@ UNET_KEYS = ("preset", "schedule", "steps", "vlb_weight", "seed")
 CLASSIFIER_KEYS = ("preset", "schedule", "steps", "seed")
 # What a sample grid reads of its stage's section.
 GRID_KEYS = ("sample_grid", "sample_steps")
+# A file the base training starts from: an input of the rule (--base), not a setting.
+INIT_KEYS = ("init",)
 # How a training runs, not what it learns: on the command line.
 RUNTIME_KEYS = ("checkpoint_every",)
 # The sections of diffusion that train something, each with a checkpoint_every.
@@ -42,7 +45,7 @@ def unet_settings(config: Mapping[str, Any], stage: str, model: str | None = Non
     """--settings of `pretrain` (stage 'pretrain') or of the fine-tuning of `model`."""
     diffusion = config["diffusion"]
     values = {key: diffusion[key] for key in UNET_KEYS}
-    values[stage] = _section(config, stage, leave=GRID_KEYS)
+    values[stage] = _section(config, stage, leave=GRID_KEYS + INIT_KEYS)
     if stage == "finetune":
         values["condition"] = diffusion["models"][model]
     return values

@@ -1,6 +1,6 @@
 """Train the diffusion U-Net: `pretrain` a base model on tiles, or `finetune` one on the plane bank.
 
-    python -m workflow.diffusion.train pretrain --settings JSON --tiles results/tiles/detect/manifest.csv \
+    python -m workflow.diffusion.train pretrain --settings JSON --tiles results/tiles/background/manifest.csv \
         --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt --checkpoint-every N
     python -m workflow.diffusion.train finetune --settings JSON --bank results/bank/manifest.csv \
         --base BASE.pt --model M.pt --loss-csv L.csv --loss-png L.png --state STATE.pt --checkpoint-every N
@@ -111,16 +111,19 @@ def make_loss_fn(d: gaussian.GaussianDiffusion, vlb_weight: float, device: torch
 
 
 def build_model(settings: TrainSettings, base: str | Path | None):
-    """The U-Net to train and its trainable parameters; fine-tuning starts from `base`."""
+    """The U-Net to train and its trainable parameters; fine-tuning starts from `base`, a base
+    training from `base` when given (diffusion.pretrain.init), else from random weights."""
     from workflow.diffusion.finetune_modes import configure_finetune
     from workflow.diffusion.presets import build_unet
 
+    diffusion = dict(schedule=settings.schedule, steps=settings.steps)
     if isinstance(settings, PretrainSettings):
         model = build_unet(settings.preset)
+        if base is not None:
+            checkpoint.init_from_base(model, base, settings.preset, diffusion)
         return model, list(model.parameters())
     model = build_unet(settings.preset, condition=settings.condition, finetune_mode=settings.stage.mode)
-    checkpoint.init_from_base(model, base, settings.preset,
-                              dict(schedule=settings.schedule, steps=settings.steps))
+    checkpoint.init_from_base(model, base, settings.preset, diffusion)
     return model, configure_finetune(model, settings.stage.mode)
 
 
@@ -138,7 +141,7 @@ def make_batches(settings: TrainSettings, data: str | Path, size: int):
     manifest (pretrain) or the plane bank's (finetune)."""
     n = settings.stage.batch_size
     if isinstance(settings, PretrainSettings):
-        tiles = TileWindows.from_detect_manifest(data, size, dihedral=settings.stage.dihedral)
+        tiles = TileWindows.from_manifest(data, size, dihedral=settings.stage.dihedral)
         return lambda rng: (tiles.batch(rng, n), None)
     bank = PlaneBank(data, size, settings.condition, balance=settings.stage.oversample_small,
                      dihedral=settings.stage.dihedral)
@@ -172,9 +175,10 @@ def unet_training(kind: str, settings: TrainSettings, config: dict, data: str | 
 def main(argv=None) -> None:
     setup_logging()
     parser = trainer.parser(__doc__, STAGES)
-    parser.add_argument("--tiles", help="pretrain: results/tiles/detect/manifest.csv")
+    parser.add_argument("--tiles", help="pretrain: results/tiles/background/manifest.csv")
     parser.add_argument("--bank", help="finetune: results/bank/manifest.csv")
-    parser.add_argument("--base", help="finetune: base model file or guided-diffusion checkpoint")
+    parser.add_argument("--base", help="finetune (pretrain, optional): the base model file or "
+                        "guided-diffusion checkpoint the training starts from")
     args = trainer.parse_args(parser, argv, needs={"pretrain": ["tiles"], "finetune": ["bank", "base"]})
     config, settings = trainer.read_settings(args.settings, STAGES[args.kind])
     world = trainer.start()

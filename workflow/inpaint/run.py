@@ -3,7 +3,7 @@ keep the cherry-picker's best, paste into the tiles, write images, labels and me
 
     python -m workflow.inpaint.run --settings JSON --set NAME --chunk I --bank MANIFEST
         --background MANIFEST --model MODEL.pt [--classifier MODEL.pt] [--cherry-picker MODEL.pt]
-        --out results/inpaint/{set}/chunk{i} [--device auto]
+        [--needs results/datasets/needs/{set}.json] --out results/inpaint/{set}/chunk{i} [--device auto]
 
 Deterministic from inpaint.seed, the set name and the chunk index: placement i draws from a
 numpy Generator seeded by (seed, set, i); batch b of the chunk from a torch.Generator seeded by
@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workflow.core.checks import check_chunks_filled
 from workflow.core.device import pick_device
 from workflow.core.io import atomic_dir, read_png, write_png
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.core.tensors import to_tensor, to_uint8
+from workflow.datasets.needs import set_images
 from workflow.diffusion.checkpoint import load_model
 from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
@@ -66,6 +68,7 @@ class ChunkFiles:
     model: Path
     classifier: Path | None = None
     cherry_picker: Path | None = None
+    needs: Path | None = None  # the set's size when its `images` is auto (workflow.datasets.needs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +136,9 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
     s = chunk.settings
     tiles = pl.tile_pool(pd.read_csv(files.background), chunk.spec.context)
     bank = pl.bank_pool(pd.read_csv(files.bank))
-    indices = chunk_indices(chunk.spec.images, s.chunks, chunk.index)
+    images = set_images(chunk.spec.images, files.needs, chunk.name)
+    check_chunks_filled(chunk.name, images, s.chunks)
+    indices = chunk_indices(images, s.chunks, chunk.index)
     placements = [
         pl.plan(np.random.default_rng([s.seed, pl.set_key(chunk.name), i]), tiles, bank, window,
                 s.mask_dilation, s.placement_tries)
@@ -233,6 +238,7 @@ def main(argv=None) -> None:
         parser.add_argument(flag, required=True)
     parser.add_argument("--classifier")
     parser.add_argument("--cherry-picker")
+    parser.add_argument("--needs", help="the set's size when its images is auto")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, ChunkSettings)
@@ -241,6 +247,7 @@ def main(argv=None) -> None:
         bank=Path(args.bank), background=Path(args.background), model=Path(args.model),
         classifier=Path(args.classifier) if args.classifier else None,
         cherry_picker=Path(args.cherry_picker) if args.cherry_picker else None,
+        needs=Path(args.needs) if args.needs else None,
     )
     device = pick_device(args.device)
     started = time.perf_counter()

@@ -19,7 +19,7 @@ class SetSpec:
 
     model: str
     context: str
-    images: int
+    images: int | str  # or "auto": as many as the experiments drawing from the set need
     candidates: int
 
 
@@ -61,7 +61,8 @@ class InpaintSettings:
                 raise ValueError(
                     f"config key 'inpaint.sets.{name}.context': {spec.context!r} is not one of {CONTEXTS}"
                 )
-            check_chunks_filled(name, spec.images, self.chunks)
+            if spec.images != "auto":
+                check_chunks_filled(name, spec.images, self.chunks)
 
     def make_sampler(self) -> Sampler:
         """repaint: the paper's ancestral step and jump schedule; fast: a deterministic DDIM step

@@ -1,0 +1,73 @@
+"""How many images a synthetic set must hold: `images: auto` of inpaint.sets / copy_paste.sets.
+
+    python -m workflow.datasets.needs --settings JSON --detect-tiles results/tiles/detect/manifest.csv \
+        --out results/datasets/needs/{set}.json
+
+--settings: {"set": name, "chunks": jobs the set is made in, "experiments": {experiment: its
+dataset settings}} for the experiments that draw from the set (workflow/datasets/params.py).
+The number of targets a replacement removes, or of images an augmentation adds, is known once
+the detection tiles exist; the set needs the largest of them (one synthetic target per image),
+and at least one image per chunk. Writes {"set", "images", "needs": {experiment: images}};
+the set's job reads it with `set_images`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from workflow.core import io
+from workflow.core.logs import setup_logging
+from workflow.core.settings import from_dict, parse_settings
+from workflow.datasets.build import DatasetSettings, check_declared_counts, load_images, real_splits, synthetic_need
+
+log = logging.getLogger(__name__)
+AUTO = "auto"  # images: auto in inpaint.sets / copy_paste.sets
+
+
+def set_needs(experiments: dict[str, DatasetSettings], tiles) -> dict[str, int]:
+    """{experiment: synthetic images it takes from its set}."""
+    return {name: synthetic_need(settings, real_splits(tiles)["train"]) for name, settings in experiments.items()}
+
+
+def set_images(images: int | str, needs: str | Path | None, name: str) -> int:
+    """A set's image count: `images` of its config entry, or with `auto` the count this module
+    wrote to `needs`."""
+    if images != AUTO:
+        if not isinstance(images, int) or images < 1:
+            raise ValueError(f"synthetic set {name!r}: images {images!r}; allowed: an integer >= 1 or {AUTO!r}")
+        return images
+    if needs is None:
+        raise ValueError(f"synthetic set {name!r} has images {AUTO!r}: give --needs (results/datasets/needs/{name}.json)")
+    written = json.loads(Path(needs).read_text())
+    if written.get("set") != name:
+        raise ValueError(f"{needs}: written for set {written.get('set')!r}, not {name!r}")
+    return int(written["images"])
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", required=True, help="JSON: set, experiments")
+    parser.add_argument("--detect-tiles", required=True, help="results/tiles/detect/manifest.csv")
+    parser.add_argument("--out", required=True, help="results/datasets/needs/{set}.json")
+    args = parser.parse_args(argv)
+    values = parse_settings(args.settings)
+    name = values["set"]
+    experiments = {key: from_dict(DatasetSettings, value, f"experiments.runs.{key}")
+                   for key, value in values["experiments"].items()}  # fmt: skip
+    if not experiments:
+        raise ValueError(f"synthetic set {name!r} has `images: auto` but no experiment draws from it")
+    first = next(iter(experiments.values()))
+    tiles = load_images(args.detect_tiles, len(first.names))
+    check_declared_counts(tiles, first.names, args.detect_tiles)
+    needs = set_needs(experiments, tiles)
+    images = max(max(needs.values()), int(values["chunks"]))
+    io.write_json(Path(args.out), {"set": name, "images": images, "needs": needs})
+    log.info("set %s: %d images (%s)", name, images, needs)
+
+
+if __name__ == "__main__":
+    main()
