@@ -43,6 +43,19 @@ def test_full_config_needs_nothing_from_the_demo_config():
     )
 
 
+def test_real_config_needs_nothing_from_the_demo_config():
+    """config/real.yaml, layered over the demo's, keeps none of the demo's values: the demo's own
+    runs, sets and models it does not use are nulled (removed when the workflow loads)."""
+    from workflow.core.checks import drop_removed_entries
+
+    real = yaml.safe_load((REPO / "config/real.yaml").read_text())
+    result = merged(DEMO, real)
+    drop_removed_entries(result)
+    drop_removed_entries(real)
+    assert result == real, "config/real.yaml lacks keys or entries that config/config.yaml has"
+    assert real["data"]["demo"] is None and real["classes"]["names"] == ["plane"]
+
+
 def test_full_config_holds_the_reports_scale():
     assert FULL["data"]["demo"] is None
     assert FULL["tiling"]["crop_size"] == 256 and FULL["diffusion"]["preset"] == "adm256"

@@ -21,6 +21,7 @@ import yaml
 from tests.helpers import REPO
 from workflow.bank import masks
 from workflow.bank import params as bank_params
+from workflow.core.checks import drop_removed_entries
 from workflow.core.settings import read_settings
 from workflow.datasets import build as datasets
 from workflow.datasets import params as datasets_params
@@ -48,10 +49,11 @@ def load(*names: str) -> dict:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name in names:
         update_config(config, yaml.safe_load((REPO / name).read_text()))
+    drop_removed_entries(config)  # as rules/validate.smk does
     return config
 
 
-CONFIGS = {"demo": load(), "full": load("config/full.yaml")}
+CONFIGS = {"demo": load(), "full": load("config/full.yaml"), "real": load("config/real.yaml")}
 
 
 @pytest.fixture(params=sorted(CONFIGS))
@@ -134,7 +136,9 @@ def test_unet_trainings_read_neither_their_grid_nor_checkpoint_every(config):
         assert as_settings(finetune, train.FinetuneSettings, "diffusion").condition == condition
     for stage, values in (("pretrain", pretrain), ("finetune", finetune)):
         section = set(config["diffusion"][stage])
-        assert set(values[stage]) == section - set(diffusion_params.GRID_KEYS) - {"checkpoint_every"}
+        # diffusion.pretrain.init is the rule's input (--base), not a setting
+        left_out = set(diffusion_params.GRID_KEYS) | set(diffusion_params.INIT_KEYS) | {"checkpoint_every"}
+        assert set(values[stage]) == section - left_out
         grid_values = diffusion_params.grid_settings(config, stage)
         assert as_settings(grid_values, grid.GridSettings).sample_grid == config["diffusion"][stage]["sample_grid"]
         # a given base (diffusion.pretrained) may be a bare guided-diffusion state dict: its grid
@@ -210,6 +214,17 @@ def test_datasets_read_their_run_the_seed_and_the_empty_tile_share(config):
     ablation = {"classes": {"names": ["plane"], "target": "plane"}, "experiment": {"kind": "ablation", "keep": 5}}
     with pytest.raises(ValueError, match="seed"):
         as_settings(ablation, datasets.DatasetSettings)
+
+
+def test_the_needs_of_a_set_read_the_datasets_of_the_runs_drawing_from_it(config):
+    for section in ("inpaint", "copy_paste"):
+        for name in config[section]["sets"]:
+            selected = datasets_params.needs_settings(config, name)
+            runs = {run for run, entry in config["experiments"]["runs"].items() if entry.get("set") == name}
+            assert set(selected["experiments"]) == runs
+            for run, values in selected["experiments"].items():
+                assert values == datasets_params.dataset_settings(config, run)
+            assert selected["chunks"] == (config["inpaint"]["chunks"] if section == "inpaint" else 1)
 
 
 # --- detect -----------------------------------------------------------------------------------
