@@ -182,7 +182,7 @@ def test_an_auto_set_holds_what_its_largest_experiment_takes(inputs, tmp_path):
 
 
 def test_set_images_reads_the_needs_only_when_auto(tmp_path):
-    from workflow.datasets.needs import set_images
+    from workflow.core.set_size import set_images
 
     assert set_images(7, None, "s") == 7
     path = tmp_path / "needs.json"

@@ -33,7 +33,7 @@ from workflow.core.images import to_rgb
 from workflow.core.labels import ClassSettings
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
-from workflow.datasets.needs import set_images
+from workflow.core.set_size import set_images
 from workflow.inpaint import placement as pl
 from workflow.inpaint.merge import sheet
 

@@ -8,13 +8,12 @@ dataset settings}} for the experiments that draw from the set (workflow/datasets
 The number of targets a replacement removes, or of images an augmentation adds, is known once
 the detection tiles exist; the set needs the largest of them (one synthetic target per image),
 and at least one image per chunk. Writes {"set", "images", "needs": {experiment: images}};
-the set's job reads it with `set_images`.
+the set's job reads it with workflow.core.set_size.set_images.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -24,27 +23,11 @@ from workflow.core.settings import from_dict, parse_settings
 from workflow.datasets.build import DatasetSettings, check_declared_counts, load_images, real_splits, synthetic_need
 
 log = logging.getLogger(__name__)
-AUTO = "auto"  # images: auto in inpaint.sets / copy_paste.sets
 
 
 def set_needs(experiments: dict[str, DatasetSettings], tiles) -> dict[str, int]:
     """{experiment: synthetic images it takes from its set}."""
     return {name: synthetic_need(settings, real_splits(tiles)["train"]) for name, settings in experiments.items()}
-
-
-def set_images(images: int | str, needs: str | Path | None, name: str) -> int:
-    """A set's image count: `images` of its config entry, or with `auto` the count this module
-    wrote to `needs`."""
-    if images != AUTO:
-        if not isinstance(images, int) or images < 1:
-            raise ValueError(f"synthetic set {name!r}: images {images!r}; allowed: an integer >= 1 or {AUTO!r}")
-        return images
-    if needs is None:
-        raise ValueError(f"synthetic set {name!r} has images {AUTO!r}: give --needs (results/datasets/needs/{name}.json)")
-    written = json.loads(Path(needs).read_text())
-    if written.get("set") != name:
-        raise ValueError(f"{needs}: written for set {written.get('set')!r}, not {name!r}")
-    return int(written["images"])
 
 
 def main(argv=None) -> None:

@@ -29,9 +29,9 @@ from workflow.core.checks import check_chunks_filled
 from workflow.core.device import pick_device
 from workflow.core.io import atomic_dir, read_png, write_png
 from workflow.core.logs import setup_logging
+from workflow.core.set_size import set_images
 from workflow.core.settings import read_settings
 from workflow.core.tensors import to_tensor, to_uint8
-from workflow.datasets.needs import set_images
 from workflow.diffusion.checkpoint import load_model
 from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
