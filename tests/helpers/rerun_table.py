@@ -105,6 +105,7 @@ change("diffusion.preset", {"diffusion": {"preset": "demo64", "pretrained": None
                             "tiling": {"crop_size": 64}},
        "demo64 (crop_size 64, base trained here)")
 change("diffusion.pretrained", value="resources/other/base.pt")
+change("diffusion.pretrain.init", value="resources/demo_weights/demo32_base.pt")
 change("diffusion.pretrain.ema", value=0.999)
 change("diffusion.finetune.ema", value=0.999)
 change("diffusion.models", value={"mask": "mask"}, text="`mask: mask` added")
@@ -112,6 +113,8 @@ change("diffusion.cherry_picker.weights", value="resources/other/resnet18.pth")
 change("inpaint.sets", value={"random_canny": {"model": "canny", "context": "random", "images": 24,
                                                "candidates": 1}}, text="a set `random_canny` added")
 change("inpaint.sets.<name>.model", value="uncond")
+change("inpaint.sets.<name>.images", value=121)
+change("copy_paste.sets.<name>.images", value=121)
 change("experiments.runs", value={"ablation_75": {"kind": "ablation", "keep": 75}},
        text="a run `ablation_75` added")
 change("experiments.runs.<name>.kind",
