@@ -73,8 +73,10 @@ PATH_COLUMNS = ("image", "image_path", "labels", "mask", "edges")
 # Rules that a default dry run leaves out: the demo loads its base U-Net and detector weights from
 # resources/demo_weights/ (diffusion.pretrained, detect.weights), so the rules that train them (and
 # the base model's sample grid) run only without those (the tiny run trains them;
-# tools/demo_weights.py runs them to make the files).
-OPTIONAL_RULES = {"pretrain", "pretrain_grid", "detect_pretrain_data", "detect_pretrain"}
+# tools/demo_weights.py runs them to make the files). The demo's synthetic sets give their sizes, so
+# `synthetic_needs` (sets of `images: auto`, config/real.yaml) is left out too; its DAG is tested
+# by tests/workflow/test_config_checks.py.
+OPTIONAL_RULES = {"pretrain", "pretrain_grid", "detect_pretrain_data", "detect_pretrain", "synthetic_needs"}
 
 
 def test_default_config_dry_run_schedules_every_rule(tmp_path):
