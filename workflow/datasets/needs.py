@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 def set_needs(experiments: dict[str, DatasetSettings], tiles) -> dict[str, int]:
     """{experiment: synthetic images it takes from its set}."""
-    return {name: synthetic_need(settings, real_splits(tiles)["train"]) for name, settings in experiments.items()}
+    train = real_splits(tiles)["train"]
+    return {name: synthetic_need(settings, train) for name, settings in experiments.items()}
 
 
 def main(argv=None) -> None:
