@@ -83,12 +83,14 @@ def _workdir_relative(path):
 
 
 def get_scene_sources():
-    """The scene folders and label files the index reads, for rule inputs."""
+    """The scene folders, label files and split lists the index reads, for rule inputs."""
     sources = {}
     for name in ("xview", "dota"):
         if config["data"][name]:
             sources[f"{name}_images"] = config["data"][name]["images"]
             sources[f"{name}_labels"] = config["data"][name]["labels"]
+    for split, path in (config["split"].get("lists") or {}).items():
+        sources[f"{split}_list"] = path
     return sources
 
 

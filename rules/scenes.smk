@@ -1,4 +1,6 @@
-# Scenes -> index: the demo scene generator (when data.demo is set) and the scene/object index.
+# Scenes -> index: the demo scene generator (when data.demo is set: it writes under
+# resources/demo/ only, checked at load) and the scene/object index, whose warnings (skipped
+# inputs, the split's sizes) reach the terminal as well as results/logs/index.log.
 
 SCENES_PARAMS = load_source("workflow/scenes/params.py")
 
@@ -40,4 +42,4 @@ rule index:
     shell:
         "python -m workflow.scenes.index --settings {params.settings:q}"
         " --scenes {output.scenes} --objects {output.objects} --summary {output.summary}"
-        " > {log} 2>&1"
+        " --log {log}"

@@ -38,4 +38,7 @@ def validate_config(config, schema_file):
 
 # A layered config file (--configfile) removes the demo's runs, sets and models by nulling them.
 CHECKS.drop_removed_entries(config)
-validate_config(config, workflow.source_path("../config/schema.yaml"))
+try:
+    validate_config(config, workflow.source_path("../config/schema.yaml"))
+except ValueError as error:
+    raise SystemExit(f"Error: {error}")

@@ -264,7 +264,9 @@ def dota_files_without_gsd(labels: str, header_lines: int = 8) -> list[str]:
     if not folder.is_dir():
         return []
     unknown = []
-    for path in sorted(folder.glob("*.txt")):
+    # *.txt in any case, as workflow.scenes.readers.label_files
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".txt"
+                       and not p.name.startswith(".") and p.is_file()):
         with open(path, encoding="utf-8-sig", errors="replace") as handle:
             head = [handle.readline() for _ in range(header_lines)]
         values = [line.split(":", 1)[1].strip().lower() for line in head
@@ -293,6 +295,49 @@ def check_known_gsd(data: Mapping[str, Any], working_gsd: float | None) -> None:
                              f"(first {unknown[0]}): give their metres per pixel{fix}")
 
 
+# The only folder the demo scene generator writes into (rule demo_scenes's outputs): the
+# project's own, never a user's data.
+DEMO_ROOT = "resources/demo"
+# What config/real.yaml leaves for the user to fill in.
+FILL_IN = ("images", "labels")
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether `path` (relative to the working directory, or absolute) lies inside `folder`,
+    both resolved (symbolic links followed): a link into a user's data is not inside."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_demo_outputs(data: Mapping[str, Any]) -> None:
+    """With data.demo on, rule demo_scenes writes to data.<source>.images and .labels, and
+    Snakemake deletes a job's outputs before running it: they must lie under DEMO_ROOT."""
+    for source in ("xview", "dota"):
+        for key in FILL_IN:
+            path = str(data[source][key])
+            if not inside(path, DEMO_ROOT):
+                raise ValueError(
+                    f"config key 'data.demo': on, so the demo generates its scenes into "
+                    f"data.{source}.{key}, but that is {path}, outside the project's {DEMO_ROOT}/ "
+                    f"(nothing was written). To run on your own scenes set data.demo: null "
+                    f"(config/real.yaml does: --configfile config/real.yaml mine.yaml); to run "
+                    f"the demo, leave data.{source} out of your file")
+
+
+def check_filled_in(data: Mapping[str, Any]) -> None:
+    """The paths of a source that is read: config/real.yaml ships them empty (null)."""
+    empty = [f"data.{source}.{key}" for source in ("xview", "dota") if data[source]
+             for key in FILL_IN if not data[source].get(key)]
+    if empty:
+        raise ValueError(f"config key{'s' if len(empty) > 1 else ''} {', '.join(empty)}: empty; "
+                         "fill in where your scenes (images) and their labels are, in a file "
+                         "of your own layered last (README.md, 'Your own data'), or set "
+                         "data.<source>: null to read no scenes of that format")
+
+
 def _check_data(data: Mapping[str, Any]) -> None:
     if not (data["xview"] or data["dota"]):
         raise ValueError("config key 'data': give at least one of data.xview and data.dota")
@@ -300,7 +345,9 @@ def _check_data(data: Mapping[str, Any]) -> None:
         if data["demo"] and not data[source]:
             raise ValueError(f"config key 'data.{source}': data.demo writes scenes in both formats, "
                              "so give the folders it writes them to (images, labels)")
+    check_filled_in(data)
     if data["demo"]:
+        check_demo_outputs(data)
         check_demo_gsd(data["dota"].get("gsd"))
 
 

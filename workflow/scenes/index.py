@@ -11,7 +11,14 @@ scale between the two, and how its pixels become 8-bit RGB (workflow.scenes.rast
 The split is drawn per scene, never per object, so that no pixel of a validation or test scene
 reaches the detector's training set or the diffusion data. Scenes holding the target class are
 split separately from the others, so that every split holds target objects; the split is a
-seeded permutation of the scenes sorted by id, hence reproducible.
+seeded permutation of the scenes sorted by id, hence reproducible. A data set that ships its own
+split gives it as lists of scene names (`split.lists`, one file per split), checked for names
+no scene has and names listed twice; scenes in no list are left out.
+
+What the user must read reaches the terminal (the CONSOLE logger): one line per kind of skipped
+input with its first file (and line), the labels no class takes with their counts, a class or a
+source without objects, the split's sizes, and a test split too small to tell the differences
+the experiment looks for (min_test_targets).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import argparse
 import dataclasses
 import logging
 import math
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -28,9 +36,9 @@ import pandas as pd
 from workflow.core import io
 from workflow.core.checks import check_fractions
 from workflow.core.labels import SPLITS, ClassSettings
-from workflow.core.logs import setup_logging
+from workflow.core.logs import CONSOLE, setup_logging
 from workflow.core.settings import read_settings
-from workflow.scenes.readers import SourceRead, read_dota, read_xview
+from workflow.scenes.readers import IMAGE_SUFFIXES, SourceRead, read_dota, read_xview
 from workflow.scenes.sources import DataSettings
 
 SCENE_COLUMNS = ["scene_id", "source", "image_path", "width", "height", "split", "n_objects",
@@ -40,10 +48,26 @@ OBJECT_COLUMNS = ["object_id", "scene_id", "source_label", "class_name", "class_
                   "xmax", "ymax", "clipped", "difficult"]
 
 
+# The smallest AP50 difference the experiment sets out to tell (README.md, "Seeds and time").
+RESOLVE_AP50 = 0.05
+
+
+def min_test_targets(resolve: float = RESOLVE_AP50) -> int:
+    """Target objects the test split needs so that its own sampling noise stays below `resolve`:
+    an AP measured on n objects moves, with which objects the test split happens to hold, by up
+    to sqrt(0.25 / n) (the binomial standard error of a detected share near one half), so a
+    95 % interval of one AP is narrower than +-resolve only from n >= (1.96 * 0.5 / resolve)^2
+    (385 objects for 0.05)."""
+    return math.ceil((1.96 * 0.5 / resolve) ** 2)
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitSettings:
+    """`split`: seeded fractions by scene, or the user's own lists of scene names."""
+
     seed: int
     fractions: Mapping[str, float]
+    lists: Mapping[str, str] | None = None
 
     def __post_init__(self):
         check_fractions(self.fractions)
@@ -130,6 +154,59 @@ def assign_split(scenes: pd.DataFrame, split: SplitSettings, target: str,
     return result
 
 
+def scene_name(text: str) -> str:
+    """A listed scene as the index names it: the file name without folders and without an image
+    suffix ('images/P0001.PNG' -> 'P0001'; 'P0001' stays)."""
+    path = Path(text.strip().replace("\\", "/"))
+    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name
+
+
+def read_split_lists(lists: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Scene name -> (split, file:line) from one file of names per split (blank lines and lines
+    starting with # are ignored); a name listed twice, in one file or two, is an error."""
+    listed: dict[str, tuple[str, str]] = {}
+    for split in SPLITS:
+        path = Path(lists[split])
+        if not path.is_file():
+            raise ValueError(f"config key 'split.lists.{split}': {path} is not a file; give a "
+                             "text file with one scene name per line")
+        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            name, where = scene_name(line), f"{path}:{number}"
+            if name in listed:
+                raise ValueError(f"{where}: scene {name!r} is listed twice (first at "
+                                 f"{listed[name][1]}); a scene belongs to one split only")
+            listed[name] = (split, where)
+    return listed
+
+
+def split_from_lists(scenes: pd.DataFrame, lists: Mapping[str, str], target: str) -> pd.Series:
+    """Split name per scene from `split.lists`; "" for a scene in no list. A listed name is a
+    scene id ('dota_P0001') or an image's stem ('P0001') that one scene has."""
+    listed = read_split_lists(lists)
+    stems = scenes["image_path"].map(lambda path: Path(path).stem)
+    result = pd.Series("", index=scenes.index, dtype=object)
+    for name, (split, where) in listed.items():
+        match = scenes.index[scenes["scene_id"] == name]
+        if match.empty:
+            match = scenes.index[stems == name]
+        if len(match) > 1:
+            raise ValueError(f"{where}: {name!r} names {len(match)} scenes of different sources; "
+                             f"name it by scene id ({', '.join(scenes.loc[match, 'scene_id'])})")
+        if match.empty:
+            raise ValueError(f"{where}: no indexed scene is named {name!r} (names are image file "
+                             f"names, {len(scenes)} scenes were indexed; an image that is missing "
+                             "or unreadable is not indexed: see the skip lines above)")
+        result.loc[match] = split
+    for split in SPLITS:
+        chosen = scenes[result == split]
+        if not (chosen["n_target"] > 0).any():
+            raise ValueError(f"config key 'split.lists.{split}': none of its {len(chosen)} scenes "
+                             f"holds {target!r}; every split needs some")
+    return result
+
+
 def build_index(settings: IndexSettings, target_free: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Read every configured source -> (scenes, objects, summary). `target_free`: the scenes
     must hold no target object (detector pre-training scenes), else each split must hold some."""
@@ -148,14 +225,80 @@ def build_index(settings: IndexSettings, target_free: bool = False) -> tuple[pd.
     objects.insert(0, "object_id", np.arange(len(objects), dtype=np.int64))
     summary = summarise(scenes, objects, skips, settings.classes)
     summary["working_gsd"] = settings.tiling.gsd
-    try:
+    report_inputs(skips, summary, settings)
+    if settings.split.lists is not None:
+        scenes["split"] = split_from_lists(scenes, settings.split.lists, settings.classes.target)
+        unlisted = scenes[scenes["split"] == ""]
+        summary["unlisted_scenes"] = int(len(unlisted))
+        scenes = scenes[scenes["split"] != ""].reset_index(drop=True)
+        objects = objects[objects["scene_id"].isin(scenes["scene_id"])].reset_index(drop=True)
+        objects["object_id"] = np.arange(len(objects), dtype=np.int64)
+    else:
         scenes["split"] = assign_split(scenes, settings.split, settings.classes.target, target_free)
-    except ValueError as error:
-        raise ValueError(f"{error}\nindex summary: {summary}") from None
     summary["splits"] = {
         name: _counts(scenes[scenes["split"] == name], objects, settings.classes) for name in SPLITS
     }
+    if not target_free:
+        report_splits(summary, settings.classes.target)
     return scenes[SCENE_COLUMNS], objects, summary
+
+
+# Skip kinds told on the terminal, with what they mean (clipped boxes are kept, and the objects
+# of skipped images are counted with their images).
+TOLD_SKIPS = {"missing_image": "label files or features whose image is not on disk",
+              "unreadable_image": "images that cannot be read",
+              "malformed_label": "label lines or features that cannot be parsed",
+              "box_outside_image": "objects lying outside their image",
+              "unlabelled_image": "images without a label file (not indexed)"}
+
+
+def report_inputs(skips: Mapping, summary: dict, settings: IndexSettings) -> None:
+    """One terminal line per kind of skipped input of each source (with its first file), per
+    source the labels no class takes, and each class or source without objects."""
+    console = logging.getLogger(CONSOLE)
+    for source, skip_log in skips.items():
+        counts = summary["sources"][source]
+        for kind, meaning in TOLD_SKIPS.items():
+            if skip_log.counts[kind]:
+                console.warning("%s: skipped %d %s; first: %s", source, skip_log.counts[kind],
+                                meaning, skip_log.first.get(kind, "-"))
+        if skip_log.unknown_labels:
+            labels = ", ".join(f"{label} ({count})" for label, count
+                               in skip_log.unknown_labels.most_common())
+            console.warning("%s: skipped objects of labels that config key 'classes.%s' maps to "
+                            "no class: %s", source, source, labels)
+        if counts["scenes"] and not counts["objects_per_class"][settings.classes.target]:
+            console.warning("%s: none of its %d scenes holds a %r object (classes.target)",
+                            source, counts["scenes"], settings.classes.target)
+        taken = counts["native_gsd"]["from_config"]
+        if taken:  # the files say nothing (or gsd:null): the GSD is the configuration's guess
+            console.warning("%s: %d of %d scenes take their native GSD %s m/px from config key "
+                            "'data.%s.gsd' (their label files give none)", source, taken,
+                            counts["scenes"], getattr(settings.data, source).gsd, source)
+    for name, count in summary["total"]["objects_per_class"].items():
+        if not count and name != settings.classes.target:
+            console.warning("class %r of classes.names: no object in any scene (the detector "
+                            "learns it from nothing; map a label to it or remove it)", name)
+
+
+def report_splits(summary: dict, target: str) -> None:
+    """The split's sizes on the terminal, and a warning when the test split is too small."""
+    console = logging.getLogger(CONSOLE)
+    for name, counts in summary["splits"].items():
+        console.info("split %s: %d scenes, %d %r objects", name, counts["scenes"],
+                     counts["objects_per_class"][target], target)
+    if summary.get("unlisted_scenes"):
+        console.warning("%d indexed scenes are in none of the lists of split.lists: left out",
+                        summary["unlisted_scenes"])
+    test_targets = summary["splits"]["test"]["objects_per_class"][target]
+    needed = min_test_targets()
+    if test_targets < needed:
+        console.warning(
+            "the test split holds %d %r objects: too few to tell AP50 differences of %.2f, which "
+            "needs about %d (an AP measured on n objects varies by up to 0.5/sqrt(n) with which "
+            "objects the test split holds). Give the test split more scenes (split.fractions or "
+            "split.lists) or read the report's intervals with this in mind", test_targets,
+            target, RESOLVE_AP50, needed)
 
 
 def _counts(scenes: pd.DataFrame, objects: pd.DataFrame, classes: ClassSettings) -> dict:
@@ -199,20 +342,15 @@ def main(argv=None) -> None:
     parser.add_argument("--scenes", required=True, help="output scenes.csv")
     parser.add_argument("--objects", required=True, help="output objects.csv")
     parser.add_argument("--summary", required=True, help="output summary.json")
+    parser.add_argument("--log", help="log file; its warnings also reach the terminal")
     args = parser.parse_args(argv)
-    setup_logging()
+    setup_logging(args.log)
     log = logging.getLogger(__name__)
     settings = settings_from_json(args.settings)
     scenes, objects, summary = build_index(settings)
     io.write_csv(args.objects, objects)
     io.write_csv(args.scenes, scenes)
     io.write_json(args.summary, summary)
-    for name, counts in summary["sources"].items():
-        taken = counts["native_gsd"]["from_config"]
-        if taken:  # the files say nothing (or gsd:null): the GSD is the configuration's guess
-            log.warning("%s: %d of %d scenes take their native GSD %s m/px from config key "
-                        "'data.%s.gsd' (their label files give none)", name, taken,
-                        counts["scenes"], getattr(settings.data, name).gsd, name)
     if settings.tiling.gsd is not None:
         log.info("working GSD %.4g m/px; native GSD per source %s", settings.tiling.gsd,
                  {name: counts["native_gsd"] for name, counts in summary["sources"].items()})

@@ -55,7 +55,9 @@ SKIP_KINDS = (
     "clipped_box",  # an object clipped to its image (kept, counted)
     "unlabelled_image",  # an image in the folder that no label refers to (not indexed)
 )
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+# Image files by suffix, in any case ('P0001.PNG', '2355.Tif'): what GDAL reads of the formats
+# aerial data sets ship (HRSC2016: BMP; some Pleiades products: JPEG 2000).
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".jpe", ".bmp", ".jp2", ".webp")
 # DOTA's difficult field -> the index's 0/1. DOTA v1.0 to v2.0 write 0 and 1; the DOTA devkit's
 # format conversions also read 2, as not difficult (ParseTxtAndWrite maps 2 to 0).
 DOTA_DIFFICULT = {"0": 0, "1": 1, "2": 0}
@@ -73,11 +75,13 @@ class SkipLog:
     source: str
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     unknown_labels: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    first: dict = dataclasses.field(default_factory=dict)  # kind -> its first message
 
     def skip(self, kind: str, message: str | None = None, n: int = 1) -> None:
         assert kind in SKIP_KINDS, kind
         self.counts[kind] += n
         if message:
+            self.first.setdefault(kind, message)
             log.warning("%s: skipped (%s): %s", self.source, kind, message)
 
     def as_dict(self) -> dict:
@@ -235,7 +239,7 @@ def read_xview(images: Path, labels: Path, classes: ClassSettings, read: SourceR
             continue
         by_image.setdefault(image_id, ([], str(labels), read.paths.gsd, "config"))[0].append(
             (type_id, box, 0))
-    return _collect(read, images, by_image, class_map, classes, skips)
+    return _collect(read, ImageFolder(images), by_image, class_map, classes, skips)
 
 
 def parse_dota_line(line: str) -> tuple[str, tuple, int]:
@@ -306,12 +310,40 @@ def read_dota_labels(path: Path, skips: SkipLog) -> tuple[list, dict[str, str]]:
     return raw, header
 
 
-def find_image(images: Path, stem: str) -> Path:
-    """The image of a DOTA label file (first existing suffix; the .png path if none exists)."""
-    for suffix in IMAGE_SUFFIXES:
-        if (images / f"{stem}{suffix}").is_file():
-            return images / f"{stem}{suffix}"
-    return images / f"{stem}.png"
+class ImageFolder:
+    """The image files of a folder, listed once and found as publishers name them: by exact
+    name, else by the name in any case; a DOTA label's image by its stem with any image suffix
+    in any case. Hidden files (macOS '._P0001.png') are not images."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.files = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")
+                            and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        self._folded: dict[str, list[str]] = {}
+        for name in self.files:
+            self._folded.setdefault(name.casefold(), []).append(name)
+
+    def find(self, name: str) -> str | None:
+        """The file called `name` (xView's image_id), exactly or in another case; None if none."""
+        if name in self.files:
+            return name
+        folded = self._folded.get(name.casefold(), [])
+        return folded[0] if len(folded) == 1 else None
+
+    def find_stem(self, stem: str) -> str | None:
+        """The image of a label file's stem: an image suffix in the order of IMAGE_SUFFIXES, any
+        case; None if none."""
+        for suffix in IMAGE_SUFFIXES:
+            found = self.find(f"{stem}{suffix}")
+            if found is not None:
+                return found
+        return None
+
+
+def label_files(labels: Path) -> list[Path]:
+    """The DOTA label files of a folder: *.txt in any case, hidden files left out."""
+    return sorted(p for p in labels.iterdir() if p.suffix.lower() == ".txt"
+                  and not p.name.startswith(".") and p.is_file())
 
 
 def read_dota(images: Path, labels: Path, classes: ClassSettings, read: SourceRead | None = None):
@@ -324,35 +356,40 @@ def read_dota(images: Path, labels: Path, classes: ClassSettings, read: SourceRe
     class_map = classes.label_map("dota")
     skips = SkipLog("dota")
     by_image = {}
-    for label_file in sorted(labels.glob("*.txt")):
+    folder = ImageFolder(images)
+    for label_file in label_files(labels):
         raw, header = read_dota_labels(label_file, skips)
         gsd = header_gsd(header["gsd"], str(label_file), skips) if "gsd" in header else None
         # A missing or null header takes data.dota.gsd: counted (gsd_from), so that the index
         # summary says how many scenes hold the configuration's GSD rather than their file's.
         gsd, gsd_from = (read.paths.gsd, "config") if gsd is None else (gsd, "label")
-        by_image[find_image(images, label_file.stem).name] = (raw, str(label_file), gsd, gsd_from)
-    return _collect(read, images, by_image, class_map, classes, skips)
+        # no image of that stem: reported missing under the name DOTA gives it
+        name = folder.find_stem(label_file.stem) or f"{label_file.stem}.png"
+        by_image[name] = (raw, str(label_file), gsd, gsd_from)
+    return _collect(read, folder, by_image, class_map, classes, skips)
 
 
-def _collect(read: SourceRead, images: Path, by_image: dict, class_map, classes, skips: SkipLog):
+def _collect(read: SourceRead, folder: ImageFolder, by_image: dict, class_map, classes,
+             skips: SkipLog):
     """Build every labelled scene (sorted by file name) and count unlabelled images.
 
-    by_image: image file name -> (raw labels, where they came from, native GSD or None, where
-    the GSD came from).
+    by_image: image file name as the labels give it -> (raw labels, where they came from,
+    native GSD or None, where the GSD came from).
     """
-    scenes, objects = [], []
+    scenes, objects, found = [], [], set()
     for name in sorted(by_image):
         raw, reference, gsd, gsd_from = by_image[name]
-        built = build_scene(read, images / name, raw, reference, gsd, class_map, classes, skips,
-                            gsd_from)
+        on_disk = folder.find(name)
+        found.add(on_disk)
+        built = build_scene(read, folder.folder / (on_disk or name), raw, reference, gsd,
+                            class_map, classes, skips, gsd_from)
         if built is not None:
             scenes.append(built[0])
             objects.extend(built[1])
-    unlabelled = [p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-                  and p.name not in by_image]
+    unlabelled = [name for name in folder.files if name not in found]
     if unlabelled:
-        skips.skip("unlabelled_image", f"{len(unlabelled)} images in {images} have no labels",
-                   n=len(unlabelled))
+        skips.skip("unlabelled_image", f"{len(unlabelled)} images in {folder.folder} have no "
+                   f"labels (first {unlabelled[0]})", n=len(unlabelled))
     for label, count in sorted(skips.unknown_labels.items()):
         log.warning("%s: skipped %d objects with label %r absent from classes.%s",
                     read.source, count, label, read.source)
