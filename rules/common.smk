@@ -354,6 +354,23 @@ def get_judged_sheets():
 # Called by `rule all` at the end of the Snakefile, once every rule file is included.
 
 
+def cherry_picker_needed():
+    """The cherry-picker keeps the best of several candidates: trained when a set draws more
+    than one (the synthetic-quality report then also scores every set with it)."""
+    return any(
+        INPAINT_PARAMS.cherry_picked(config, name) for name in get_inpaint_sets()
+    )
+
+
+def get_quality_cherry_picker():
+    """The cherry-picker as an input of the synthetic-quality report, when one is trained."""
+    return (
+        {"cherry_picker": rules.cherry_picker.output.model}
+        if cherry_picker_needed()
+        else {}
+    )
+
+
 def get_final_outputs():
     """What `snakemake` builds by default: every stage's final products."""
     models = config["diffusion"]["models"]
@@ -377,7 +394,7 @@ def get_final_outputs():
             model=models,
         ),
         *([rules.size_classifier.output.loss_png] if guided else []),
-        rules.cherry_picker.output.loss_png,
+        *([rules.cherry_picker.output.loss_png] if cherry_picker_needed() else []),
         rules.pretrain_grid.output.samples,
         *([rules.pretrain.output.loss_png] if base_trained else []),
         *expand(rules.inpaint_merge.output.manifest, set=get_inpaint_sets()),

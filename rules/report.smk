@@ -86,11 +86,11 @@ rule learning_curve:
 
 rule synthetic_quality:
     input:
+        **get_quality_cherry_picker(),
         sets=[get_synthetic_manifest(name) for name in get_synthetic_sets()],
         judges=get_judge_trainings()["metrics"],
         weights=get_judge_trainings()["weights"],
         tiles=rules.detect_tiles.output.manifest,
-        cherry_picker=rules.cherry_picker.output.model,
         code=get_code("workflow.report.quality"),
     output:
         table=report(
@@ -122,10 +122,15 @@ rule synthetic_quality:
     params:
         settings=as_json(REPORT_PARAMS.quality_settings(config)),
         judges=get_judges(),
+        picker=lambda wildcards, input: (
+            f"--cherry-picker {input.cherry_picker}"
+            if "cherry_picker" in input.keys()
+            else ""
+        ),
         out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.report.quality --settings {params.settings:q} --sets {input.sets}"
         " --judges {params.judges} --detect-tiles {input.tiles}"
-        " --cherry-picker {input.cherry_picker} --config-dir results/detect/ultralytics"
+        " {params.picker} --config-dir results/detect/ultralytics"
         " --out {params.out} > {log} 2>&1"

@@ -36,9 +36,22 @@ def validate_config(config, schema_file):
     CHECKS.check_config(config)
 
 
-# A layered config file (--configfile) removes the demo's runs, sets and models by nulling them.
-CHECKS.drop_removed_entries(config)
+def check_config_files(schema_file):
+    """Each --configfile holds config sections (a target typed after it does not)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    sections = yaml.load(Path(schema_file).read_text(), Loader=loader)["properties"]
+    for path in workflow.overwrite_configfiles:
+        CHECKS.check_config_file(
+            path, yaml.load(Path(path).read_text(), Loader=loader), sections
+        )
+
+
+# The load stops on the first bad value with one line that names it (no traceback: the user
+# fixes a config file, not the workflow). A layered config file (--configfile) removes the
+# demo's runs, sets and models by nulling them.
 try:
+    check_config_files(workflow.source_path("../config/schema.yaml"))
+    CHECKS.drop_removed_entries(config)
     validate_config(config, workflow.source_path("../config/schema.yaml"))
 except ValueError as error:
     raise SystemExit(f"Error: {error}")

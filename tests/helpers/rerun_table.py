@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import importlib.util
 import json
 import re
@@ -49,8 +50,12 @@ from tests.helpers.snakemake_run import copy_workflow
 README = REPO / "config" / "README.md"
 DEMO = ("config/config.yaml",)
 START, END = "<!-- rerun table: start -->", "<!-- rerun table: end -->"
+# A change's detector weights, read at load (their architecture is checked): another copy of
+# the demo's, in the workflow copy and in the folder the changes are validated in.
+OTHER_WEIGHTS = "resources/other/yolov8n.pt"
 # Inputs that some changes point at; a dry run needs them to exist, not to be valid.
-PLACEHOLDERS = ("resources/other/base.pt", "resources/other/resnet18.pth", "resources/other/yolov8n.pt")
+PLACEHOLDERS = ("resources/other/base.pt", "resources/other/resnet18.pth", "resources/other/train.txt",
+                "resources/other/val.txt", "resources/other/test.txt")
 
 # Changes that no rule of thumb finds: the override merged over the demo config, and the text
 # shown in the table. A key not listed gets the next enum member, the negated boolean, +1 for an
@@ -91,6 +96,9 @@ change("classes.xview", value={15: "plane"}, text="`15: plane` added")
 change("classes.dota", value={"helicopter": "plane"}, text="`helicopter: plane` added")
 change("split.fractions.train", {"split": {"fractions": {"train": 0.5, "val": 0.3}}}, "0.5 (val 0.3)")
 change("split.fractions.val", {"split": {"fractions": {"val": 0.1, "test": 0.3}}}, "0.1 (test 0.3)")
+SPLIT_LISTS = {"split": {"lists": {name: f"resources/other/{name}.txt" for name in ("train", "val", "test")}}}
+for key in ("split.lists", "split.lists.train", "split.lists.val", "split.lists.test"):
+    change(key, SPLIT_LISTS, "lists given")
 change("split.fractions.test", {"split": {"fractions": {"test": 0.3, "train": 0.5}}}, "0.3 (train 0.5)")
 # the shipped base is demo32: a demo64 model needs a base of its own (diffusion.pretrained null)
 change("tiling.crop_size", {"tiling": {"crop_size": 64},
@@ -130,7 +138,7 @@ change("experiments.runs.<name>.focal_gamma", value=1.5)
 change("detect.archs", value=["yolov8n"])
 change("detect.seeds", value=[0, 1, 2, 3, 4, 5])
 change("detect.start", {"detect": {"start": "scratch", "weights": None}}, "scratch (weights null)")
-change("detect.weights", value={"yolov8n": "resources/other/yolov8n.pt"}, text="yolov8n's changed")
+change("detect.weights", value={"yolov8n": OTHER_WEIGHTS}, text="yolov8n's changed")
 change("detect.pretrain.train", value={"epochs": 20}, text="`epochs: 20`")
 change("detect.pretrain.split.fractions.train",
        {"detect": {"pretrain": {"split": {"fractions": {"train": 0.7, "val": 0.2}}}}}, "0.7 (val 0.2)")
@@ -184,10 +192,27 @@ def merged(config: dict, override: dict) -> dict:
     return result
 
 
+def add_other_weights(root: Path) -> None:
+    (root / OTHER_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "resources/demo_weights/yolov8n.pt", root / OTHER_WEIGHTS)
+
+
+@functools.cache
+def validation_dir() -> Path:
+    """Where the load-time checks of a change run: the repository's resources and OTHER_WEIGHTS,
+    as the workflow copy holds them."""
+    root = Path(tempfile.mkdtemp(prefix="rerun_table_checks_"))
+    add_other_weights(root)
+    (root / "resources/demo_weights").symlink_to(REPO / "resources/demo_weights")
+    return root
+
+
 def validate(config: dict) -> None:
-    """The load-time validation of rules/validate.smk: the schema, then the cross-key checks."""
+    """The load-time validation of rules/validate.smk: the schema, then the cross-key checks
+    (which read the files a config names, relative to the working directory)."""
     jsonschema.validate(config, SCHEMA)
-    CHECKS.check_config(config)
+    with contextlib.chdir(validation_dir()):
+        CHECKS.check_config(config)
 
 
 # --- the keys and their changes ---------------------------------------------------------------
@@ -361,6 +386,7 @@ def finished_state(dest: Path, configfiles=DEMO) -> tuple[Path, list[str]]:
     for name in PLACEHOLDERS:
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).touch()
+    add_other_weights(workdir)
     jobs, order = dag_jobs(workdir, configfiles, forceall=True)
     for _, outputs in jobs:
         for name, is_dir in outputs:

@@ -19,7 +19,8 @@ from tests.helpers import REPO
 
 
 VENV_BIN = Path(sys.prefix) / "bin"  # the venv running the tests
-COPIED = ("Snakefile", "rules", "config", "workflow", "envs", "tests/configs", "resources/demo_weights")
+COPIED = ("Snakefile", "rules", "config", "profiles", "workflow", "envs", "tests/configs",
+          "resources/demo_weights")
 TINY = ("--configfile", "config/config.yaml", "tests/configs/tiny.yaml")
 
 

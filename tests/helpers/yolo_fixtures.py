@@ -108,3 +108,18 @@ def write_synthetic_set(root: Path, name: str, n_images: int, size: int = 64, se
     manifest = root / name / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
+
+
+def write_detector_description(path: Path, arch: str, classes: int = 80) -> Path:
+    """A model file that holds what the load-time check reads of an ultralytics checkpoint (the
+    model's `yaml` description, as ultralytics builds it from `<arch>.yaml`) and no weights: a
+    stand-in for a COCO checkpoint in tests that only plan the workflow."""
+    import types
+
+    import torch
+    from ultralytics.nn.tasks import yaml_model_load
+
+    description = {**yaml_model_load(f"{arch}.yaml"), "nc": classes}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": types.SimpleNamespace(yaml=description)}, path)
+    return path

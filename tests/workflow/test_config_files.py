@@ -15,6 +15,7 @@ import yaml
 
 from tests.helpers import REPO
 from tests.helpers.snakemake_run import copy_workflow, scheduled
+from tests.helpers.yolo_fixtures import write_detector_description
 
 FULL = yaml.safe_load((REPO / "config/full.yaml").read_text())
 DEMO = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -78,9 +79,11 @@ def placeholders(root) -> dict:
         (dota / "labelTxt" / f"P{i:04d}.txt").write_text("gsd:0.146\n")
     (xview / "labels.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     models = {}
-    for name in ("sam", "adm", "resnet", *FULL["detect"]["archs"]):
+    for name in ("sam", "adm", "resnet"):
         models[name] = str(root / f"{name}.pt")
         (root / f"{name}.pt").touch()
+    for arch in FULL["detect"]["archs"]:  # read at load: their architecture is checked
+        models[arch] = str(write_detector_description(root / f"{arch}.pt", arch))
     return {
         "data": {
             "xview": {"images": str(xview / "images"), "labels": str(xview / "labels.geojson")},

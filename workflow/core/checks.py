@@ -121,39 +121,94 @@ def check_model_size(preset: str, crop_size: int, detect_size: int) -> None:
                          "crop-size windows out of the detection tiles")
 
 
-class _Opaque:
-    """What checkpoint_arch puts in place of every object of a checkpoint's pickle but its plain
-    containers: nothing is imported or run, and no tensor is read."""
+class _Record:
+    """What read_checkpoint puts in place of every object of a checkpoint's pickle but its plain
+    containers: nothing is imported or run, and no tensor is read; an object's pickled state
+    (a torch module's __dict__) is kept as `state`."""
 
     def __init__(self, *args, **kwargs):
-        pass
+        self.state = None
 
     def __setstate__(self, state):
-        pass
+        self.state = state
 
 
-class _ArchUnpickler(pickle.Unpickler):
+class _PlainUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        return OrderedDict if (module, name) == ("collections", "OrderedDict") else _Opaque
+        return OrderedDict if (module, name) == ("collections", "OrderedDict") else _Record
 
     def persistent_load(self, pid):  # tensor storages: left in the file
         return None
 
 
-def checkpoint_arch(path: str) -> Mapping[str, Any] | None:
-    """The `arch` entry of a model file written by this workflow (workflow.diffusion.checkpoint),
-    read from the pickle inside torch's zip format without torch and without reading a tensor;
-    None for anything else (a guided-diffusion state dict, a missing or foreign file)."""
+def read_checkpoint(path: str) -> Any:
+    """The plain containers of a torch model file's pickle (torch's zip format), read without
+    torch and without reading a tensor; None for a missing, unreadable or foreign file."""
     try:
         with zipfile.ZipFile(path) as archive:
             name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
             with archive.open(name) as handle:
-                obj = _ArchUnpickler(handle).load()
+                return _PlainUnpickler(handle).load()
     except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, EOFError,
             AttributeError, TypeError, ValueError):
         return None
+
+
+def checkpoint_arch(path: str) -> Mapping[str, Any] | None:
+    """The `arch` entry of a model file written by this workflow (workflow.diffusion.checkpoint);
+    None for anything else (a guided-diffusion state dict, a missing or foreign file)."""
+    obj = read_checkpoint(path)
     arch = obj.get("arch") if isinstance(obj, dict) else None
     return arch if isinstance(arch, dict) else None
+
+
+def detector_description(path: str) -> Mapping[str, Any] | None:
+    """The model description (`yaml`: nc, scale, yaml_file, head) of an ultralytics checkpoint
+    ('model', else 'ema'); None for anything else."""
+    obj = read_checkpoint(path)
+    if not isinstance(obj, dict):
+        return None
+    for key in ("model", "ema"):
+        state = getattr(obj.get(key), "state", None)
+        if isinstance(state, dict) and isinstance(state.get("yaml"), dict):
+            return state["yaml"]
+    return None
+
+
+def detector_arch(description: Mapping[str, Any]) -> str | None:
+    """The arch name of an ultralytics model description: its yaml file's stem ('yolov8n'), with
+    the scale added when the stem has none ('yolov8' at scale n)."""
+    stem = Path(str(description.get("yaml_file", ""))).stem
+    if not stem:
+        return None
+    scale = str(description.get("scale") or "")
+    if scale and not stem.rstrip("u").endswith(scale):
+        stem = stem[:-1] + scale + "u" if stem.endswith("u") else stem + scale
+    return stem
+
+
+def check_detector_weights(arch: str, path: str) -> None:
+    """A detect.weights file is an ultralytics detection checkpoint of that arch (a start of
+    another architecture would only fail when its training starts). Its classes need not be
+    classes.names: the detection head is rebuilt for them, the rest transferred."""
+    key = f"config key 'detect.weights.{arch}'"
+    if not Path(path).is_file():
+        raise ValueError(f"{key}: {path} is not a file; give an ultralytics checkpoint of "
+                         f"{arch} (a COCO {arch}.pt you have, or resources/demo_weights/{arch}.pt)")
+    description = detector_description(path)
+    if description is None:
+        raise ValueError(f"{key}: {path} is not an ultralytics model file; give a checkpoint of "
+                         f"{arch} (a COCO {arch}.pt you have, or resources/demo_weights/{arch}.pt)")
+    found = detector_arch(description)
+    head = (description.get("head") or [[None, None, None]])[-1][2]
+    classes = description.get("nc")
+    if head != "Detect":
+        raise ValueError(f"{key}: {path} is a {head} model ({found}, {classes} classes), not a "
+                         f"detector; give a detection checkpoint of {arch}")
+    if found is not None and found != arch:
+        raise ValueError(f"{key}: {path} holds a {found} ({classes} classes), not {arch}; give "
+                         f"a {arch} checkpoint under detect.weights.{arch}, or train {found} "
+                         f"(detect.archs)")
 
 
 def check_base_preset(preset: str, pretrained: str | None) -> None:
@@ -206,6 +261,18 @@ def drop_removed_entries(config: dict) -> list[str]:
             del entries[name]
             removed.append(f"{section}.{key}.{name}")
     return removed
+
+
+def check_config_file(path: str, content: Any, sections: Iterable[str]) -> None:
+    """A file given after --configfile holds config sections: Snakemake reads every following
+    word as a config file, so a target typed there (an output, a JSON result) lands here."""
+    sections = list(sections)
+    keys = sorted(map(str, content)) if isinstance(content, dict) else []
+    if not keys or not set(keys) <= set(sections):
+        raise ValueError(f"--configfile {path}: not a config file (its top-level keys {keys[:4]} "
+                         f"are not config sections such as data, detect); Snakemake reads every "
+                         f"word after --configfile as one: put targets before --configfile, or "
+                         f"after --")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -369,9 +436,12 @@ def _check_experiments(config: Mapping[str, Any]) -> None:
         if missing:
             raise ValueError(f"config key 'detect.weights': no weights for {missing} "
                              "(detect.start is weights)")
+        for arch in detect["archs"]:
+            check_detector_weights(arch, detect["weights"][arch])
     elif detect["weights"] is not None:
         raise ValueError(f"config key 'detect.weights': given, but detect.start is "
-                         f"{detect['start']!r}; set detect.start to weights to use them")
+                         f"{detect['start']!r}; set detect.start: weights to start from them, "
+                         f"or detect.weights: null to start {detect['start']!r}")
     gpu_count("detect.train.device", detect["train"]["device"])
     if "device" in detect["pretrain"]["train"]:
         gpu_count("detect.pretrain.train.device", detect["pretrain"]["train"]["device"])

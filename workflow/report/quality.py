@@ -2,14 +2,15 @@
 
     python -m workflow.report.quality --settings JSON --sets results/inpaint/*/manifest.csv
         --judges results/detect/{arch}/baseline/seed0 ... --detect-tiles results/tiles/detect/manifest.csv
-        --cherry-picker results/diffusion/cherry_picker/model.pt --out results/report
+        [--cherry-picker results/diffusion/cherry_picker/model.pt] --out results/report
 
 The judge of an architecture is its `baseline` training (real images only) of the first seed. A
 synthetic plane is *found* when a plane prediction with a confidence of at least the judge's
 best-F1 plane confidence (its metrics.json) overlaps the plane's label box at IoU >= 0.5; the same
 rule on every plane of the real test tiles gives the ceiling. Per image: found, best IoU (over the
-predictions at or above that confidence), the confidence of that prediction, and the
-cherry-picker's P(plane) of the model-size window that was inpainted.
+predictions at or above that confidence), the confidence of that prediction, and, when a
+cherry-picker is trained (some set draws several candidates), its P(plane) of the model-size
+window that was inpainted.
 
 Writes `synthetic_quality.csv` (per set and arch: found rate with a 95 % Wilson interval, mean IoU
 of the found planes, cherry-picker quartiles, the real-plane ceiling), `synthetic_quality_images.csv`
@@ -171,7 +172,9 @@ def summarise_quality(images: pd.DataFrame, real: dict[str, tuple[int, int]]) ->
         low, high = wilson_interval(found, n)
         real_found, real_n = real[arch]
         real_low, real_high = wilson_interval(real_found, real_n)
-        q1, median, q3 = np.quantile(group["picker_score"], [0.25, 0.5, 0.75])
+        scores = group["picker_score"].dropna()
+        q1, median, q3 = (np.quantile(scores, [0.25, 0.5, 0.75]) if len(scores)
+                          else (math.nan,) * 3)
         rows.append(dict(set=name, arch=arch, images=n, found=found, found_rate=found / n,
                          found_low=low, found_high=high,
                          mean_iou_found=group.loc[group["found"], "iou"].mean() if found else math.nan,
@@ -192,7 +195,9 @@ def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
 
     sets, archs = sorted(summary["set"].unique()), sorted(summary["arch"].unique())
     width = 0.8 / len(archs)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    scored = images["picker_score"].notna().any()  # without a cherry-picker: the found rates only
+    fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(11 if scored else 6, 4.2), squeeze=False)
+    ax = axes[0, 0]
     for k, arch in enumerate(archs):
         rows = summary[summary["arch"] == arch].set_index("set").reindex(sets)
         x = np.arange(len(sets)) + (k - (len(archs) - 1) / 2) * width
@@ -205,6 +210,10 @@ def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("found rate (IoU >= 0.5 at best-F1 confidence)")
     ax.set_title("synthetic planes found; dashed: real test planes")
     ax.legend(fontsize=8)
+    if not scored:
+        io.save_figure(fig, path)
+        return
+    bx = axes[0, 1]
     first = images[images["arch"] == archs[0]]
     bx.boxplot([first.loc[first["set"] == s, "picker_score"] for s in sets], tick_labels=sets)
     bx.set_ylim(0, 1.05)
@@ -232,7 +241,7 @@ def main(argv=None) -> None:
     parser.add_argument("--judges", nargs="+", required=True, type=Path,
                         help="baseline training folders, one per arch")
     parser.add_argument("--detect-tiles", required=True, help="results/tiles/detect/manifest.csv")
-    parser.add_argument("--cherry-picker", required=True, help="results/diffusion/cherry_picker/model.pt")
+    parser.add_argument("--cherry-picker", help="results/diffusion/cherry_picker/model.pt, when trained")
     parser.add_argument("--config-dir", required=True, type=Path, help="YOLO_CONFIG_DIR")
     parser.add_argument("--out", required=True, type=Path, help="results/report")
     args = parser.parse_args(argv)
@@ -244,11 +253,12 @@ def main(argv=None) -> None:
     disable_label_cache()
     device = pick_device("auto")
     target_id = settings.classes.target_id
-    picker, picker_spec = load_model(args.cherry_picker, device)
+    picker, picker_spec = load_model(args.cherry_picker, device) if args.cherry_picker else (None, None)
     sets = {Path(path).parent.name: pd.read_csv(path) for path in args.sets}
     for name, table in sets.items():
         table["set"] = name
-        table["picker_score"] = picker_scores(picker, picker_spec.image_size, table, device)
+        table["picker_score"] = (picker_scores(picker, picker_spec.image_size, table, device)
+                                 if picker is not None else math.nan)
     test_images, test_boxes = real_test_planes(args.detect_tiles, target_id)
     frames, real = [], {}
     for judge in map(load_judge, args.judges):
