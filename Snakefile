@@ -10,7 +10,7 @@
 #   datasets/    one YOLO dataset per experiment                       (rules/datasets.smk)
 #   detect/      {arch}/{experiment}/seed{seed}/ trainings and metrics (rules/detect.smk)
 #   report/      AP tables and plots                                   (rules/report.smk)
-# resources/     inputs: the generated demo scenes, or your own data
+# resources/     the generated demo scenes (demo/, the only folder a rule writes outside results/)
 #
 # Each rules/<stage>.smk loads its stage's params module (workflow/<stage>/params.py: the config
 # keys its jobs read) and runs the stage's commands; the rule files are included in pipeline

@@ -31,7 +31,7 @@ def setup_logging(log_file: str | None = None) -> None:
         terminal.addFilter(lambda record: record.name == CONSOLE or record.levelno >= logging.ERROR)
         handlers.append(terminal)
     handlers[0].setFormatter(logging.Formatter(FORMAT))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.basicConfig(level=logging.INFO, handlers=handlers)
     sys.excepthook = _report_error
 
 
