@@ -87,6 +87,15 @@ def check_chunks_filled(name: str, images: int, chunks: int) -> None:
                          f"{chunks} chunks (inpaint.chunks)")
 
 
+def check_feather(feather: int, dilation: int) -> None:
+    """The plane is laid in by a matte reaching `feather` px past its mask: only onto pixels the
+    model painted (the mask dilated by inpaint.mask_dilation)."""
+    if not 0 <= feather < max(dilation, 1):
+        raise ValueError(f"config key 'inpaint.feather': {feather}; need 0 <= feather < "
+                         f"inpaint.mask_dilation ({dilation}): the plane's edge blends into "
+                         "pixels the model painted")
+
+
 # Folders of results/detect/{arch}/ that are not experiments.
 RESERVED_RUN_NAMES = ("learning_curve",)
 
@@ -296,6 +305,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         check_steps(f"diffusion.{stage}.sample_steps", diffusion[stage]["sample_steps"],
                     diffusion["steps"])
     check_steps("inpaint.respacing", inpaint["respacing"], diffusion["steps"])
+    check_feather(inpaint["feather"], inpaint["mask_dilation"])
     check_steps("inpaint.fast.respacing", inpaint["fast"]["respacing"], diffusion["steps"])
     masks = config["masks"]
     if masks["method"] == "sam" and not masks["sam"]["checkpoint"]:

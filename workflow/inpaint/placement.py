@@ -3,7 +3,8 @@
 One placement = one background tile of the set's context, one bank entry (mask and edges,
 flipped at random, method report D.3), and a window of the model's resolution that keeps the
 plane where it sat in its crop (the crops are centred on their plane). The dilated mask is the
-unknown region; the label is the tight box of the (undilated) placed mask in tile pixels, and
+unknown region the model paints (room for the plane's edge); only the plane, by its feathered
+mask, is laid back into the tile (composite); the label is the tight box of the (undilated) placed mask in tile pixels, and
 the guidance class is the size class of that box. Windows avoid existing labelled objects when
 a free position exists among `tries` random draws.
 """
@@ -13,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 import zlib
 
+import cv2
 import numpy as np
 import pandas as pd
 
+from workflow.core.composite import alpha_matte, blend
 from workflow.core.geometry import FLIPS, dilate, flip, overlapping, tight_box
 from workflow.core.io import read_png
 from workflow.core.labels import read_yolo, size_class, yolo_lines
@@ -105,11 +108,16 @@ def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: in
     )  # fmt: skip
 
 
+def placed_mask(p: Placement) -> np.ndarray:
+    """The placed plane's own mask (S, S) bool in window pixels: the bank mask, flipped."""
+    return flip(read_png(p.mask_path) > 0, p.flip)
+
+
 def window_inputs(p: Placement, dilation: int, condition: str):
     """The window's pixels and masks: image (S, S, 3) uint8, unknown (S, S) bool, and the
     condition (S, S) uint8 (flipped edges or mask; None for condition 'none')."""
     tile = read_png(p.background)
-    mask = flip(read_png(p.mask_path) > 0, p.flip)
+    mask = placed_mask(p)
     size = mask.shape[0]
     image = tile[p.y : p.y + size, p.x : p.x + size]
     cond = None
@@ -122,14 +130,36 @@ def window_inputs(p: Placement, dilation: int, condition: str):
     return image, dilate(mask, dilation), cond
 
 
-def paste(tile: np.ndarray, window: np.ndarray, unknown: np.ndarray, x: int, y: int) -> np.ndarray:
-    """A copy of the tile (H, W, 3) uint8 whose unknown window pixels come from `window`; every
-    other pixel is the tile's own, bit for bit."""
-    out = tile.copy()
+def luma(image: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 RGB -> (S, S) float32 luma (ITU-R BT.601 weights)."""
+    return image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def generated_plane(mask: np.ndarray, window: np.ndarray, ground: np.ndarray, unknown: np.ndarray,
+                    shadow: float | None) -> np.ndarray:
+    """What the model drew as the plane: its mask and, with `shadow` set, the painted pixels
+    next to it that are at least `shadow` grey levels darker than the tile's ground there (the
+    plane's cast shadow, which the mask does not cover), as far as they connect to the plane."""
+    if shadow is None:
+        return mask
+    darker = unknown & ~mask & (luma(ground) - luma(window) >= shadow)
+    _, labels = cv2.connectedComponents((mask | darker).astype(np.uint8), connectivity=8)
+    touching = np.unique(labels[mask])
+    return mask | (np.isin(labels, touching[touching > 0]) & darker)
+
+
+def composite(p: Placement, window: np.ndarray, unknown: np.ndarray, feather: int,
+              shadow: float | None) -> np.ndarray:
+    """The background tile with the generated plane of `window` (S, S, 3) laid in by the
+    feathered matte (workflow.core.composite) of what the model drew as the plane
+    (generated_plane), within the unknown region: the ground it repainted around the plane is
+    dropped, so every pixel farther than `feather` px from the plane and its shadow is the
+    tile's own, bit for bit."""
+    tile = read_png(p.background)
     size = window.shape[0]
-    region = out[y : y + size, x : x + size]
-    region[unknown] = window[unknown]
-    return out
+    ground = tile[p.y : p.y + size, p.x : p.x + size]
+    drawn = generated_plane(placed_mask(p), window, ground, unknown, shadow)
+    return blend(tile, window, alpha_matte(drawn, feather) * unknown, p.x, p.y)
 
 
 def label_text(p: Placement, class_id: int) -> str:

@@ -1,5 +1,6 @@
 """One chunk of one synthetic set: plan placements, inpaint K candidates each in GPU batches,
-keep the cherry-picker's best, paste into the tiles, write images, labels and metadata.csv.
+keep the cherry-picker's best, lay each plane into its tile by its feathered mask, write images,
+labels and metadata.csv.
 
     python -m workflow.inpaint.run --settings JSON --set NAME --chunk I --bank MANIFEST
         --background MANIFEST --model MODEL.pt [--classifier MODEL.pt] [--cherry-picker MODEL.pt]
@@ -27,7 +28,7 @@ import torch
 
 from workflow.core.checks import check_chunks_filled
 from workflow.core.device import pick_device
-from workflow.core.io import atomic_dir, read_png, write_png
+from workflow.core.io import atomic_dir, write_png
 from workflow.core.logs import setup_logging
 from workflow.core.set_size import set_images
 from workflow.core.settings import read_settings
@@ -184,30 +185,31 @@ def run_chunk(chunk: Chunk, files: ChunkFiles, class_id: int, out: Path, device)
     to `out`)."""
     nets = load_networks(chunk, files, device)
     indices, placements = plan_chunk(chunk, files, nets.window)
-    table = write_chunk(out, chunk.name, indices, inpaint_placements(chunk, nets, placements, device), class_id)
+    table = write_chunk(out, chunk.name, indices, inpaint_placements(chunk, nets, placements, device),
+                        chunk.settings, class_id)
     guidance = chunk.settings.guidance_scale if nets.classifier is not None else 0.0
     return add_sampler_columns(table.assign(guidance_scale=guidance), chunk)
 
 
-def write_chunk(out: Path, set_name: str, indices, inpainted: list[Inpainted], class_id: int) -> pd.DataFrame:
+def write_chunk(out: Path, set_name: str, indices, inpainted: list[Inpainted], s: InpaintSettings,
+                class_id: int) -> pd.DataFrame:
     """Images and labels of the inpainted placements under `out`; their metadata table."""
     for folder in ("images", "labels"):
         (Path(out) / folder).mkdir(parents=True, exist_ok=True)
     records = [
-        write_image(Path(out), set_name, i, r.placement, r.unknown, r.window, r.score, class_id)
+        write_image(Path(out), set_name, i, r, s, class_id)
         | dict(candidate_scores=";".join(f"{v:.4f}" for v in r.scores))
         for i, r in zip(indices, inpainted)
     ]
     return pd.DataFrame(records)
 
 
-def write_image(out: Path, set_name: str, i: int, p: pl.Placement, unknown, window, score, class_id):
-    """Paste, write the image and its labels; return the metadata row."""
-    name = f"{set_name}_{i:05d}"
-    tile = read_png(p.background)
-    write_png(out / "images" / f"{name}.png", pl.paste(tile, window, unknown, p.x, p.y))
+def write_image(out: Path, set_name: str, i: int, r: Inpainted, s: InpaintSettings, class_id: int):
+    """Lay the plane into its tile, write the image and its labels; return the metadata row."""
+    name, p = f"{set_name}_{i:05d}", r.placement
+    write_png(out / "images" / f"{name}.png", pl.composite(p, r.window, r.unknown, s.feather, s.shadow))
     (out / "labels" / f"{name}.txt").write_text(pl.label_text(p, class_id))
-    return pl.record(p, name, i) | dict(score=score)
+    return pl.record(p, name, i) | dict(score=r.score)
 
 
 def add_sampler_columns(table: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:

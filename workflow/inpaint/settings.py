@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from workflow.core.checks import check_chunks_filled
+from workflow.core.checks import check_chunks_filled, check_feather
 from workflow.core.labels import ClassSettings
 from workflow.core.settings import from_dict
 from workflow.inpaint.params import SAMPLER_KEYS
@@ -38,6 +38,8 @@ class InpaintSettings:
 
     sampler: str
     mask_dilation: int
+    feather: int  # px of the alpha ramp the plane is laid into its tile with, < mask_dilation
+    shadow: float | None  # grey levels darker than the ground a painted pixel is kept as shadow
     placement_tries: int
     batch_size: int
     chunks: int
@@ -56,6 +58,7 @@ class InpaintSettings:
         for key in SAMPLER_KEYS[self.sampler]:
             if getattr(self, key) is None:
                 raise ValueError(f"config key 'inpaint.{key}': missing (inpaint.sampler is {self.sampler})")
+        check_feather(self.feather, self.mask_dilation)
         for name, spec in self.sets.items():
             if spec.context not in CONTEXTS:
                 raise ValueError(
