@@ -341,6 +341,11 @@ def get_judges():
     return [os.path.dirname(path) for path in get_judge_trainings()["metrics"]]
 
 
+def get_seam_sheets():
+    """One seam sheet per synthetic set: output, tile and their difference around each plane."""
+    return [f"results/report/seam_{name}.png" for name in get_synthetic_sets()]
+
+
 def get_judged_sheets():
     """One judged contact sheet per synthetic set and judge (arch)."""
     return [

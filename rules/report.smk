@@ -112,6 +112,14 @@ rule synthetic_quality:
             )
             for path in get_judged_sheets()
         ],
+        seams=[
+            report(
+                path,
+                caption="../docs/report/seam.rst",
+                category="Synthetic quality",
+            )
+            for path in get_seam_sheets()
+        ],
     log:
         "results/logs/report/synthetic_quality.log",
     conda:

@@ -80,13 +80,54 @@ def test_window_inputs_condition(pools):
     assert pl.window_inputs(p, 0, "none")[2] is None
 
 
-def test_paste_changes_only_the_unknown_pixels():
-    rng = np.random.default_rng(0)
-    tile = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
-    window = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-    unknown = rng.random((32, 32)) > 0.5
-    out = pl.paste(tile, window, unknown, 10, 20)
-    changed = np.zeros((64, 64), bool)
-    changed[20:52, 10:42] = unknown
-    assert np.array_equal(out[~changed], tile[~changed])
-    assert np.array_equal(out[20:52, 10:42][unknown], window[unknown])
+def painted_window(pools, seed=0):
+    """A placement, its placed mask, a grey textured ground, the unknown region, and a window
+    the model could have painted: the plane white, the rest of the unknown region repainted
+    6 grey levels lighter (the disc a seam shows)."""
+    background, bank = pools
+    p = pl.plan(np.random.default_rng(seed), pl.tile_pool(background, "random"), pl.bank_pool(bank),
+                WINDOW, dilation=4)
+    mask = pl.placed_mask(p)
+    unknown = dilate(mask, 4)
+    ground = np.random.default_rng(seed).integers(110, 150, (WINDOW, WINDOW, 3), dtype=np.uint8)
+    window = ground.copy()
+    window[unknown] += 6
+    window[mask] = 255
+    return p, mask, unknown, ground, window
+
+
+def test_lay_in_drops_the_repainted_ground_around_the_plane(pools):
+    p, mask, unknown, ground, window = painted_window(pools)
+    final = pl.lay_in(ground, window, mask, unknown, feather=2, shadow=None)
+    near = dilate(mask, 3)  # the matte reaches under feather + 1 px
+    assert np.array_equal(final[~near], ground[~near])  # the tile's own ground, bit for bit
+    assert (final[mask] == 255).all()
+    assert (final[near & ~mask] != ground[near & ~mask]).any()  # the feathered edge
+    # the final window replaces the tile's window, nothing else
+    out, tile = pl.place_window(p, final), read_png(p.background)
+    outside = np.ones(tile.shape[:2], bool)
+    outside[p.y : p.y + WINDOW, p.x : p.x + WINDOW] = False
+    assert np.array_equal(out[outside], tile[outside])
+    assert np.array_equal(out[p.y : p.y + WINDOW, p.x : p.x + WINDOW], final)
+
+
+def test_lay_in_keeps_the_shadow_the_model_drew_beside_the_plane(pools):
+    p, mask, unknown, ground, window = painted_window(pools)
+    band = unknown & ~mask & dilate(mask, 3)  # a dark band on one side, touching the plane
+    ys, xs = np.nonzero(band)
+    shadow = np.zeros_like(mask)
+    right = xs > np.median(xs)
+    shadow[ys[right], xs[right]] = True
+    window[shadow] = 40
+    drawn = pl.generated_plane(mask, window, ground, unknown, shadow=16)
+    assert drawn[shadow].all() and drawn[mask].all()
+    assert not drawn[unknown & ~mask & ~shadow].any()  # the lighter disc is not kept
+    assert (pl.generated_plane(mask, window, ground, unknown, shadow=None) == mask).all()
+    # a dark patch that does not touch the plane is ground, not its shadow
+    lone = np.zeros_like(mask)
+    lone[0:2, 0:2] = True
+    assert not (lone & dilate(mask, 2)).any()
+    window[lone] = 0
+    assert not pl.generated_plane(mask, window, ground, unknown | lone, shadow=16)[lone].any()
+    final = pl.lay_in(ground, window, mask, unknown, feather=1, shadow=16)
+    assert (final[shadow] < ground[shadow]).all()

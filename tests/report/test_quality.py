@@ -57,11 +57,13 @@ def test_summary_per_set_and_arch():
         "set": ["a"] * 4 + ["b"] * 2, "arch": ["yolov8n"] * 6,
         "found": [True, True, False, True, False, False], "iou": [0.9, 0.7, 0.2, 0.8, 0.1, 0.0],
         "picker_score": [0.9, 0.8, 0.1, 0.6, 0.2, 0.3],
+        "ring_mad": [0.0, 1.0, 2.0, 9.0, 0.5, 0.5], "ring_contrast": [1.0] * 6,
     })
     summary = summarise_quality(images, {"yolov8n": (8, 10)}).set_index("set")
     assert summary.loc["a", "found"] == 3 and summary.loc["a", "found_rate"] == 0.75
     assert summary.loc["a", "mean_iou_found"] == pytest.approx(0.8)
     assert summary.loc["a", ["found_low", "found_high"]].tolist() == pytest.approx(wilson_interval(3, 4))
     assert summary.loc["a", "picker_median"] == pytest.approx(0.7)
+    assert summary.loc["a", "ring_mad_median"] == pytest.approx(1.5)
     assert summary.loc["b", "found_rate"] == 0 and math.isnan(summary.loc["b", "mean_iou_found"])
     assert (summary["real_rate"] == 0.8).all() and (summary["real_planes"] == 10).all()

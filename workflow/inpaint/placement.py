@@ -148,18 +148,23 @@ def generated_plane(mask: np.ndarray, window: np.ndarray, ground: np.ndarray, un
     return mask | (np.isin(labels, touching[touching > 0]) & darker)
 
 
-def composite(p: Placement, window: np.ndarray, unknown: np.ndarray, feather: int,
-              shadow: float | None) -> np.ndarray:
-    """The background tile with the generated plane of `window` (S, S, 3) laid in by the
-    feathered matte (workflow.core.composite) of what the model drew as the plane
+def lay_in(ground: np.ndarray, window: np.ndarray, mask: np.ndarray, unknown: np.ndarray,
+           feather: int, shadow: float | None) -> np.ndarray:
+    """The tile's window `ground` (S, S, 3) with the plane the model painted in `window` laid in
+    by the feathered matte (workflow.core.composite) of what it drew as the plane
     (generated_plane), within the unknown region: the ground it repainted around the plane is
     dropped, so every pixel farther than `feather` px from the plane and its shadow is the
     tile's own, bit for bit."""
+    drawn = generated_plane(mask, window, ground, unknown, shadow)
+    return blend(ground, window, alpha_matte(drawn, feather) * unknown, 0, 0)
+
+
+def place_window(p: Placement, window: np.ndarray) -> np.ndarray:
+    """The background tile with its window at the placement replaced by `window` (S, S, 3)."""
     tile = read_png(p.background)
     size = window.shape[0]
-    ground = tile[p.y : p.y + size, p.x : p.x + size]
-    drawn = generated_plane(placed_mask(p), window, ground, unknown, shadow)
-    return blend(tile, window, alpha_matte(drawn, feather) * unknown, p.x, p.y)
+    tile[p.y : p.y + size, p.x : p.x + size] = window
+    return tile
 
 
 def label_text(p: Placement, class_id: int) -> str:

@@ -83,9 +83,23 @@ class Networks:
 
 
 @dataclasses.dataclass(frozen=True)
+class WindowInputs:
+    """What the sampler and the lay-in read of one placement's window: the tile's ground
+    (S, S, 3) uint8, the placed plane's mask and the unknown region (S, S) bool, the condition
+    (S, S) uint8 or None, and the size class (guidance)."""
+
+    ground: np.ndarray
+    mask: np.ndarray
+    unknown: np.ndarray
+    cond: np.ndarray | None
+    size_class: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Inpainted:
-    """One placement inpainted: its unknown region (S, S) bool, the kept window (S, S, 3) uint8,
-    the kept candidate's cherry-picker score and every candidate's."""
+    """One placement inpainted: its unknown region (S, S) bool, the kept final window (S, S, 3)
+    uint8 (the plane laid into the tile's ground), the kept candidate's cherry-picker score and
+    every candidate's."""
 
     placement: pl.Placement
     unknown: np.ndarray
@@ -117,19 +131,29 @@ def load_networks(chunk: Chunk, files: ChunkFiles, device) -> Networks:
     return Networks(model, spec.condition, d, spec.image_size, classifier, picker)
 
 
-def inpaint_batch(nets: Networks, s: InpaintSettings, windows, generator, device):
-    """windows: list of (image, unknown, cond, size_class) -> (B, S, S, 3) uint8, scores (B,)."""
-    image = to_tensor([w[0] for w in windows], device)
-    known = torch.from_numpy(np.stack([~w[1] for w in windows]))[:, None].to(device)
-    cond = to_tensor([w[2] for w in windows], device) if nets.condition != "none" else None
+def inpaint_batch(nets: Networks, s: InpaintSettings, windows, generator, device) -> np.ndarray:
+    """windows: list of WindowInputs -> the painted windows (B, S, S, 3) uint8."""
+    image = to_tensor([w.ground for w in windows], device)
+    known = torch.from_numpy(np.stack([~w.unknown for w in windows]))[:, None].to(device)
+    cond = to_tensor([w.cond for w in windows], device) if nets.condition != "none" else None
     guide = None
     if nets.classifier is not None:
-        y = torch.tensor([w[3] for w in windows], device=device)
+        y = torch.tensor([w.size_class for w in windows], device=device)
         guide = Guidance(nets.classifier, y, s.guidance_scale)
-    out = inpaint(nets.diffusion, nets.model, image, known, s.make_sampler(), generator, cond, guide)
-    # Cherry-picking (method report D.2): P(plane) of each window; the best of K is kept.
-    scores = nets.picker.plane_probability(out) if nets.picker is not None else torch.zeros(len(out))
-    return to_uint8(out), scores.cpu().numpy()
+    return to_uint8(inpaint(nets.diffusion, nets.model, image, known, s.make_sampler(), generator,
+                            cond, guide))
+
+
+def laid_in(nets: Networks, s: InpaintSettings, windows, painted, device) -> tuple[list, np.ndarray]:
+    """Each painted window's plane laid into its ground (placement.lay_in) -> the final windows
+    and their scores: the cherry-picker's P(plane) of what will be written (method report D.2;
+    the best of K is kept), zeros without one."""
+    finals = [pl.lay_in(w.ground, image, w.mask, w.unknown, s.feather, s.shadow)
+              for w, image in zip(windows, painted)]
+    if nets.picker is None:
+        return finals, np.zeros(len(finals))
+    with torch.no_grad():
+        return finals, nets.picker.plane_probability(to_tensor(finals, device)).cpu().numpy()
 
 
 def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, list[pl.Placement]]:
@@ -150,10 +174,10 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
     return indices, placements
 
 
-def best_candidates(chunk: Chunk, nets: Networks, inputs: list, device) -> list:
-    """K candidates of each placement's window, sampled in batches -> per placement the best
-    (image, score) and every candidate's score. inputs[j] = (image, unknown, cond, size_class);
-    batch b is seeded by (seed, set, chunk, b)."""
+def best_candidates(chunk: Chunk, nets: Networks, inputs: list[WindowInputs], device) -> list:
+    """K candidates of each placement's window, sampled in batches and laid into their ground ->
+    per placement the best (final window, score) and every candidate's score; batch b is
+    seeded by (seed, set, chunk, b)."""
     s = chunk.settings
     rows = [j for j in range(len(inputs)) for _ in range(chunk.spec.candidates)]
     best, scored = [None] * len(inputs), [[] for _ in inputs]
@@ -162,7 +186,9 @@ def best_candidates(chunk: Chunk, nets: Networks, inputs: list, device) -> list:
         seed = np.random.SeedSequence([s.seed, pl.set_key(chunk.name), chunk.index, b]).generate_state(1)[0]
         generator = torch.Generator(device).manual_seed(int(seed))
         started = time.perf_counter()
-        images, scores = inpaint_batch(nets, s, [inputs[j] for j in batch], generator, device)
+        windows = [inputs[j] for j in batch]
+        painted = inpaint_batch(nets, s, windows, generator, device)
+        images, scores = laid_in(nets, s, windows, painted, device)
         log.info("batch %d: %d windows in %.1f s", b, len(batch), time.perf_counter() - started)
         for j, image, score in zip(batch, images, scores):
             scored[j].append(float(score))
@@ -172,12 +198,15 @@ def best_candidates(chunk: Chunk, nets: Networks, inputs: list, device) -> list:
 
 
 def inpaint_placements(chunk: Chunk, nets: Networks, placements: list[pl.Placement], device) -> list[Inpainted]:
-    """Each placement's window inpainted K times, the cherry-picker's best kept."""
-    windows = [pl.window_inputs(p, chunk.settings.mask_dilation, nets.condition) for p in placements]
-    inputs = [(*w, p.size_class) for w, p in zip(windows, placements)]
+    """Each placement's window inpainted K times, laid into its ground, the cherry-picker's
+    best kept."""
+    inputs = []
+    for p in placements:
+        ground, unknown, cond = pl.window_inputs(p, chunk.settings.mask_dilation, nets.condition)
+        inputs.append(WindowInputs(ground, pl.placed_mask(p), unknown, cond, p.size_class))
     best = best_candidates(chunk, nets, inputs, device)
-    return [Inpainted(p, w[1], image, score, scores)
-            for p, w, (image, score, scores) in zip(placements, windows, best)]  # fmt: skip
+    return [Inpainted(p, w.unknown, image, score, scores)
+            for p, w, (image, score, scores) in zip(placements, inputs, best)]  # fmt: skip
 
 
 def run_chunk(chunk: Chunk, files: ChunkFiles, class_id: int, out: Path, device) -> pd.DataFrame:
@@ -185,29 +214,27 @@ def run_chunk(chunk: Chunk, files: ChunkFiles, class_id: int, out: Path, device)
     to `out`)."""
     nets = load_networks(chunk, files, device)
     indices, placements = plan_chunk(chunk, files, nets.window)
-    table = write_chunk(out, chunk.name, indices, inpaint_placements(chunk, nets, placements, device),
-                        chunk.settings, class_id)
+    table = write_chunk(out, chunk.name, indices, inpaint_placements(chunk, nets, placements, device), class_id)
     guidance = chunk.settings.guidance_scale if nets.classifier is not None else 0.0
     return add_sampler_columns(table.assign(guidance_scale=guidance), chunk)
 
 
-def write_chunk(out: Path, set_name: str, indices, inpainted: list[Inpainted], s: InpaintSettings,
-                class_id: int) -> pd.DataFrame:
+def write_chunk(out: Path, set_name: str, indices, inpainted: list[Inpainted], class_id: int) -> pd.DataFrame:
     """Images and labels of the inpainted placements under `out`; their metadata table."""
     for folder in ("images", "labels"):
         (Path(out) / folder).mkdir(parents=True, exist_ok=True)
     records = [
-        write_image(Path(out), set_name, i, r, s, class_id)
+        write_image(Path(out), set_name, i, r, class_id)
         | dict(candidate_scores=";".join(f"{v:.4f}" for v in r.scores))
         for i, r in zip(indices, inpainted)
     ]
     return pd.DataFrame(records)
 
 
-def write_image(out: Path, set_name: str, i: int, r: Inpainted, s: InpaintSettings, class_id: int):
-    """Lay the plane into its tile, write the image and its labels; return the metadata row."""
+def write_image(out: Path, set_name: str, i: int, r: Inpainted, class_id: int):
+    """The final window in its tile: write the image and its labels; return the metadata row."""
     name, p = f"{set_name}_{i:05d}", r.placement
-    write_png(out / "images" / f"{name}.png", pl.composite(p, r.window, r.unknown, s.feather, s.shadow))
+    write_png(out / "images" / f"{name}.png", pl.place_window(p, r.window))
     (out / "labels" / f"{name}.txt").write_text(pl.label_text(p, class_id))
     return pl.record(p, name, i) | dict(score=r.score)
 

@@ -38,6 +38,7 @@ from workflow.core.labels import ClassSettings, read_yolo
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.core.tensors import to_tensor
+from workflow.report import seam
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ def summarise_quality(images: pd.DataFrame, real: dict[str, tuple[int, int]]) ->
                          found_low=low, found_high=high,
                          mean_iou_found=group.loc[group["found"], "iou"].mean() if found else math.nan,
                          picker_q1=q1, picker_median=median, picker_q3=q3,
+                         ring_mad_median=group["ring_mad"].median(),
+                         ring_contrast_median=group["ring_contrast"].median(),
                          real_planes=real_n, real_found=real_found,
                          real_rate=real_found / real_n if real_n else math.nan,
                          real_low=real_low, real_high=real_high))
@@ -257,6 +260,7 @@ def main(argv=None) -> None:
     sets = {Path(path).parent.name: pd.read_csv(path) for path in args.sets}
     for name, table in sets.items():
         table["set"] = name
+        table["ring_mad"], table["ring_contrast"] = seam.measure(table)
         table["picker_score"] = (picker_scores(picker, picker_spec.image_size, table, device)
                                  if picker is not None else math.nan)
     test_images, test_boxes = real_test_planes(args.detect_tiles, target_id)
@@ -273,11 +277,17 @@ def main(argv=None) -> None:
                  judge.confidence, *real[judge.arch])
     images = pd.concat(frames, ignore_index=True)
     columns = ["set", "arch", "image", "index", "crop_id", "xmin", "ymin", "xmax", "ymax", "found", "iou",
-               "confidence", "judge_confidence", "picker_score"]
+               "confidence", "judge_confidence", "picker_score", "ring_mad", "ring_contrast"]
     summary = summarise_quality(images, real)
     io.write_csv(args.out / "synthetic_quality_images.csv", images[columns])
     io.write_csv(args.out / "synthetic_quality.csv", summary)
     plot(summary, images, args.out / "synthetic_quality.png")
+    for name, table in sets.items():
+        title = (f"{name}: output, tile, |difference| x{seam.DIFFERENCE_GAIN}; ring {seam.RING[0]}-"
+                 f"{seam.RING[1]} px around the box: median {table['ring_mad'].median():.2f} grey "
+                 f"levels, contrast ratio {table['ring_contrast'].median():.2f}")
+        io.write_png(args.out / f"seam_{name}.png",
+                     titled(seam.seam_sheet(table, settings.contact_sheet_images), title))
     for arch, (real_found, real_n) in real.items():
         for name in sets:
             judged = images[(images["set"] == name) & (images["arch"] == arch)]
