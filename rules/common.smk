@@ -170,6 +170,13 @@ def get_inpaint_set_pattern():
     return "|".join(config["inpaint"]["sets"])
 
 
+def get_set_ground(wildcards, section):
+    """The ground scores, for a set (of `section`: inpaint or copy_paste) of context apron."""
+    if config[section]["sets"][wildcards.set]["context"] == "apron":
+        return {"ground": rules.ground_scores.output.scores}
+    return {}
+
+
 def get_inpaint_inputs(wildcards):
     """The files a chunk of set `wildcards.set` reads."""
     spec = config["inpaint"]["sets"][wildcards.set]
@@ -183,6 +190,7 @@ def get_inpaint_inputs(wildcards):
     if INPAINT_PARAMS.cherry_picked(config, wildcards.set):
         inputs["cherry_picker"] = rules.cherry_picker.output.model
     inputs.update(get_set_needs(wildcards))
+    inputs.update(get_set_ground(wildcards, "inpaint"))
     return inputs
 
 
@@ -196,6 +204,8 @@ def get_inpaint_flags(wildcards):
         flags.append(f"--cherry-picker {inputs['cherry_picker']}")
     if "needs" in inputs:
         flags.append(f"--needs {inputs['needs']}")
+    if "ground" in inputs:
+        flags.append(f"--ground {inputs['ground']}")
     return " ".join(flags)
 
 
@@ -244,13 +254,16 @@ def get_paste_inputs(wildcards):
         "bank": rules.mask_merge.output.manifest,
         "background": rules.background_tiles.output.manifest,
         **get_set_needs(wildcards),
+        **get_set_ground(wildcards, "copy_paste"),
     }
 
 
 def get_paste_flags(wildcards):
-    """--needs when the set's images is auto."""
-    needs = get_set_needs(wildcards)
-    return f"--needs {needs['needs']}" if needs else ""
+    """--needs when the set's images is auto, --ground when its context is apron."""
+    inputs = get_paste_inputs(wildcards)
+    return " ".join(
+        f"--{key} {inputs[key]}" for key in ("needs", "ground") if key in inputs
+    )
 
 
 def get_synthetic_manifest(name):

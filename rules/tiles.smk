@@ -61,3 +61,23 @@ rule detect_tiles:
         "python -m workflow.tiles.tiling detect --settings {params.settings:q}"
         " --scenes {input.scenes} --objects {input.objects} --manifest {output.manifest}"
         " > {log} 2>&1"
+
+
+# Detection tiles + background tiles -> how much each background tile's ground resembles the
+# ground around the training split's real planes (context `apron` draws from the closest).
+rule ground_scores:
+    input:
+        detect=rules.detect_tiles.output.manifest,
+        background=rules.background_tiles.output.manifest,
+        code=get_code("workflow.tiles.ground"),
+    output:
+        scores="results/tiles/ground/scores.csv",
+    log:
+        "results/logs/tiles/ground.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        settings=as_json(TILES_PARAMS.ground_settings(config)),
+    shell:
+        "python -m workflow.tiles.ground --settings {params.settings:q} --detect {input.detect}"
+        " --background {input.background} --scores {output.scores} > {log} 2>&1"

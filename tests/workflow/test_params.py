@@ -92,6 +92,7 @@ def test_each_kind_of_tiles_reads_its_own_tiling_keys(config, kind):
 
 def test_every_tiling_key_is_read_by_some_tiling_job_or_the_index(config):
     read = {key for keys in tiles_params.KIND_KEYS.values() for key in keys}
+    read |= {key for key in tiles_params.ground_settings(config) if key != "classes"}
     assert read | set(scenes_params.index_settings(config)["tiling"]) == set(config["tiling"])
     assert set(tiles_params.KIND_KEYS) == set(tiling.TILE_KINDS)
 

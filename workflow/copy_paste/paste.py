@@ -76,11 +76,11 @@ def paste_one(p: pl.Placement, crop_path: str, feather: int) -> np.ndarray:
 
 
 def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.DataFrame, out: Path,
-             images: int):
+             images: int, ground: pd.DataFrame | None = None):
     """Plan and paste the `images` images of set `name` into `out` (images/, labels/) ->
-    metadata rows."""
+    metadata rows. `ground`: the ground scores, for context apron."""
     spec = s.sets[name]
-    tiles = pl.tile_pool(background, spec.context)
+    tiles = pl.tile_pool(background, spec.context, ground)
     pool = pl.bank_pool(bank)
     window = io.read_png(pool["mask"].iloc[0]).shape[0]
     crops = dict(zip(pool["crop_id"], pool["image"]))
@@ -115,6 +115,7 @@ def main(argv=None) -> None:
     parser.add_argument("--background", required=True, help="results/tiles/background/manifest.csv")
     parser.add_argument("--out", required=True, type=Path, help="results/copy_paste/{set}")
     parser.add_argument("--needs", help="the set's size when its images is auto")
+    parser.add_argument("--ground", help="results/tiles/ground/scores.csv, for context apron")
     parser.add_argument("--contact-sheet-images", type=int, default=16)
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, PasteSettings)
@@ -126,7 +127,8 @@ def main(argv=None) -> None:
         (tmp / "images").mkdir()
         (tmp / "labels").mkdir()
         images = set_images(settings.sets[args.set].images, args.needs, args.set)
-        table = make_set(settings, args.set, bank, background, tmp, images)
+        ground = pd.read_csv(args.ground) if args.ground else None
+        table = make_set(settings, args.set, bank, background, tmp, images, ground)
     table = manifest_columns(table, settings, args.set)
     for column in ("image", "labels"):
         table[column] = [str(data / v) for v in table[column]]

@@ -23,7 +23,7 @@ from workflow.core.geometry import FLIPS, dilate, flip, overlapping, tight_box
 from workflow.core.io import read_png
 from workflow.core.labels import read_yolo, size_class, yolo_lines
 
-CONTEXTS = ("tarmac", "random")  # config inpaint.sets.*.context
+CONTEXTS = ("tarmac", "random", "apron")  # config inpaint.sets.*.context, copy_paste.sets.*.context
 
 
 def set_key(name: str) -> int:
@@ -50,11 +50,18 @@ class Placement:
     overlaps: bool  # True when no free position was found
 
 
-def tile_pool(background: pd.DataFrame, context: str) -> pd.DataFrame:
-    """Background tiles a set draws from: `tarmac` tiles only, or every tile for `random`."""
+def tile_pool(background: pd.DataFrame, context: str, ground: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Background tiles a set draws from: `tarmac` tiles (the colour rule), `apron` tiles (the
+    ground most like the real planes' own, workflow.tiles.ground; needs `ground`, its scores),
+    or every tile for `random`."""
     if context not in CONTEXTS:
         raise ValueError(f"inpaint set context {context!r} is not one of {CONTEXTS}")
-    pool = background if context == "random" else background[background["context"] == "tarmac"]
+    if context == "apron":
+        if ground is None:
+            raise ValueError("context apron draws from the ground scores (results/tiles/ground/scores.csv)")
+        pool = background[background["tile_id"].isin(ground.loc[ground["apron"].astype(bool), "tile_id"])]
+    else:
+        pool = background if context == "random" else background[background["context"] == "tarmac"]
     if pool.empty:
         raise ValueError(f"no background tile of context {context!r} (of {len(background)} tiles)")
     return pool.sort_values("tile_id").reset_index(drop=True)

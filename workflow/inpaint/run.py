@@ -4,7 +4,7 @@ labels and metadata.csv.
 
     python -m workflow.inpaint.run --settings JSON --set NAME --chunk I --bank MANIFEST
         --background MANIFEST --model MODEL.pt [--classifier MODEL.pt] [--cherry-picker MODEL.pt]
-        [--needs results/datasets/needs/{set}.json] --out results/inpaint/{set}/chunk{i} [--device auto]
+        [--needs results/datasets/needs/{set}.json] [--ground results/tiles/ground/scores.csv] --out results/inpaint/{set}/chunk{i} [--device auto]
 
 Deterministic from inpaint.seed, the set name and the chunk index: placement i draws from a
 numpy Generator seeded by (seed, set, i); batch b of the chunk from a torch.Generator seeded by
@@ -70,6 +70,7 @@ class ChunkFiles:
     classifier: Path | None = None
     cherry_picker: Path | None = None
     needs: Path | None = None  # the set's size when its `images` is auto (workflow.datasets.needs)
+    ground: Path | None = None  # the ground scores, for a set of context apron (workflow.tiles.ground)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +160,8 @@ def laid_in(nets: Networks, s: InpaintSettings, windows, painted, device) -> tup
 def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, list[pl.Placement]]:
     """The chunk's image indices and their placements (placement i seeded by (seed, set, i))."""
     s = chunk.settings
-    tiles = pl.tile_pool(pd.read_csv(files.background), chunk.spec.context)
+    ground = pd.read_csv(files.ground) if files.ground is not None else None
+    tiles = pl.tile_pool(pd.read_csv(files.background), chunk.spec.context, ground)
     bank = pl.bank_pool(pd.read_csv(files.bank))
     images = set_images(chunk.spec.images, files.needs, chunk.name)
     check_chunks_filled(chunk.name, images, s.chunks)
@@ -268,6 +270,7 @@ def main(argv=None) -> None:
     parser.add_argument("--classifier")
     parser.add_argument("--cherry-picker")
     parser.add_argument("--needs", help="the set's size when its images is auto")
+    parser.add_argument("--ground", help="results/tiles/ground/scores.csv, for context apron")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, ChunkSettings)
@@ -277,6 +280,7 @@ def main(argv=None) -> None:
         classifier=Path(args.classifier) if args.classifier else None,
         cherry_picker=Path(args.cherry_picker) if args.cherry_picker else None,
         needs=Path(args.needs) if args.needs else None,
+        ground=Path(args.ground) if args.ground else None,
     )
     device = pick_device(args.device)
     started = time.perf_counter()

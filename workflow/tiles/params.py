@@ -24,3 +24,9 @@ def tiling_settings(config: Mapping[str, Any], kind: str) -> dict:
     """--settings of the tiling job of `kind` (one of KIND_KEYS): its tiling keys, the classes."""
     tiling = {key: config["tiling"][key] for key in KIND_KEYS[kind]}
     return {"tiling": tiling, "classes": config["classes"]}
+
+
+def ground_settings(config: Mapping[str, Any]) -> dict:
+    """--settings of the ground scores: the share of tiles context `apron` draws from, and the
+    classes (the target whose ground is described)."""
+    return {"apron_share": config["tiling"]["apron_share"], "classes": config["classes"]}
