@@ -164,6 +164,7 @@ NOTES = [
     (r"inpaint\.fast\.", "read only when `inpaint.sampler` is `fast`"),
     (r"inpaint\.guidance_scale", "read only by sets of unconditional models (`random_uncond`)"),
     (r"experiments\.seed", "every dataset draws its kept tiles without a target with it"),
+    (r"tiling\.apron_share", "read only when a set's context is `apron`"),
     (r"detect\.weights", "read only when `detect.start` is `weights`"),
     (r"detect\.pretrain\.", "read only when `detect.start` is `pretrain`"),
     (r"detect\.train\.(device|workers)", "where and how a training runs (command line): reruns nothing"),
