@@ -171,10 +171,33 @@ def get_inpaint_set_pattern():
 
 
 def get_set_ground(wildcards, section):
-    """The ground scores, for a set (of `section`: inpaint or copy_paste) of context apron."""
+    """The ground scores and plane grounds, for a set (of `section`: inpaint or copy_paste) of
+    context apron."""
     if config[section]["sets"][wildcards.set]["context"] == "apron":
-        return {"ground": rules.ground_scores.output.scores}
+        return {
+            "ground": rules.ground_scores.output.scores,
+            "planes": rules.ground_scores.output.planes,
+        }
     return {}
+
+
+# The optional inputs of the synthesis jobs and the flags that pass them.
+SYNTHESIS_FLAGS = {
+    "classifier": "--classifier",
+    "cherry_picker": "--cherry-picker",
+    "needs": "--needs",
+    "ground": "--ground",
+    "planes": "--planes",
+}
+
+
+def optional_flags(inputs):
+    """The SYNTHESIS_FLAGS of the optional inputs present, as one string."""
+    return " ".join(
+        f"{flag} {inputs[key]}"
+        for key, flag in SYNTHESIS_FLAGS.items()
+        if key in inputs
+    )
 
 
 def get_inpaint_inputs(wildcards):
@@ -195,18 +218,8 @@ def get_inpaint_inputs(wildcards):
 
 
 def get_inpaint_flags(wildcards):
-    """--classifier / --cherry-picker flags matching get_inpaint_inputs, as one string."""
-    inputs = get_inpaint_inputs(wildcards)
-    flags = []
-    if "classifier" in inputs:
-        flags.append(f"--classifier {inputs['classifier']}")
-    if "cherry_picker" in inputs:
-        flags.append(f"--cherry-picker {inputs['cherry_picker']}")
-    if "needs" in inputs:
-        flags.append(f"--needs {inputs['needs']}")
-    if "ground" in inputs:
-        flags.append(f"--ground {inputs['ground']}")
-    return " ".join(flags)
+    """The optional inputs of get_inpaint_inputs as flags, one string."""
+    return optional_flags(get_inpaint_inputs(wildcards))
 
 
 def get_inpaint_chunks(wildcards):
@@ -259,11 +272,8 @@ def get_paste_inputs(wildcards):
 
 
 def get_paste_flags(wildcards):
-    """--needs when the set's images is auto, --ground when its context is apron."""
-    inputs = get_paste_inputs(wildcards)
-    return " ".join(
-        f"--{key} {inputs[key]}" for key in ("needs", "ground") if key in inputs
-    )
+    """The optional inputs of get_paste_inputs as flags, one string."""
+    return optional_flags(get_paste_inputs(wildcards))
 
 
 def get_synthetic_manifest(name):

@@ -72,6 +72,7 @@ rule ground_scores:
         code=get_code("workflow.tiles.ground"),
     output:
         scores="results/tiles/ground/scores.csv",
+        planes="results/tiles/ground/planes.csv",
     log:
         "results/logs/tiles/ground.log",
     conda:
@@ -80,4 +81,5 @@ rule ground_scores:
         settings=as_json(TILES_PARAMS.ground_settings(config)),
     shell:
         "python -m workflow.tiles.ground --settings {params.settings:q} --detect {input.detect}"
-        " --background {input.background} --scores {output.scores} > {log} 2>&1"
+        " --background {input.background} --scores {output.scores} --planes {output.planes}"
+        " > {log} 2>&1"

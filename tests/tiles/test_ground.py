@@ -37,7 +37,8 @@ def background_tiles(root, n: int = 12) -> pd.DataFrame:
 def test_tiles_of_the_planes_ground_rank_first_and_feed_context_apron(tmp_path):
     detect = pd.read_csv(write_detect_tiles(tmp_path, {"train": [1, 2, 1, 1], "val": [1], "test": [1]}))
     background = background_tiles(tmp_path)
-    scores = ground.score_tiles(detect, background, target_id=0, share=1 / 3)
+    planes = ground.PlaneGround(ground.plane_grounds(detect, target_id=0))
+    scores = ground.score_tiles(planes, background, share=1 / 3)
     ranked = background.merge(scores, on="tile_id").sort_values("rank")
     assert set(ranked["kind"].iloc[:4]) == {"grey"}
     assert ranked["apron"].sum() == 4 and set(ranked.loc[ranked["apron"], "kind"]) == {"grey"}
@@ -51,3 +52,22 @@ def test_only_the_training_split_describes_the_planes_ground(tmp_path):
     detect = pd.read_csv(write_detect_tiles(tmp_path, {"train": [0, 0], "test": [2, 2]}))
     with pytest.raises(ValueError, match="training split"):
         ground.plane_grounds(detect, target_id=0)
+
+
+def test_sets_of_context_apron_read_the_ground_scores(tmp_path):
+    """A dry run of the demo with both control and Canny set on apron ground: rule ground_scores
+    runs once, and both sets' jobs are handed its files."""
+    import yaml
+
+    from tests.helpers.snakemake_run import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    override = {"inpaint": {"sets": {"tarmac_canny": {"context": "apron"}}},
+                "copy_paste": {"sets": {"tarmac_paste": {"context": "apron"}}}}
+    (workdir / "apron.yaml").write_text(yaml.safe_dump(override))
+    result = snakemake(workdir, "-n", "-p", "--configfile", "config/config.yaml", "apron.yaml")
+    assert "ground_scores        1" in result.stdout or "ground_scores 1" in " ".join(result.stdout.split())
+    commands = [line for line in result.stdout.splitlines() if "--ground results/tiles/ground/scores.csv" in line]
+    assert any("workflow.copy_paste.paste" in line and "--set tarmac_paste" in line for line in commands)
+    assert any("workflow.inpaint.run" in line and "--set tarmac_canny" in line
+               and "--planes results/tiles/ground/planes.csv" in line for line in commands)

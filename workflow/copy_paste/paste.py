@@ -36,6 +36,7 @@ from workflow.core.settings import read_settings
 from workflow.core.set_size import set_images
 from workflow.inpaint import placement as pl
 from workflow.inpaint.merge import sheet
+from workflow.tiles.ground import PlaneGround
 
 log = logging.getLogger(__name__)
 METHOD = "copy_paste"  # written where an inpainted set names its model and sampler
@@ -76,9 +77,10 @@ def paste_one(p: pl.Placement, crop_path: str, feather: int) -> np.ndarray:
 
 
 def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.DataFrame, out: Path,
-             images: int, ground: pd.DataFrame | None = None):
+             images: int, ground: pd.DataFrame | None = None, planes: PlaneGround | None = None):
     """Plan and paste the `images` images of set `name` into `out` (images/, labels/) ->
-    metadata rows. `ground`: the ground scores, for context apron."""
+    metadata rows. `ground`, `planes`: the ground scores and plane grounds, for context apron
+    (placed as inpainted sets of that context are)."""
     spec = s.sets[name]
     tiles = pl.tile_pool(background, spec.context, ground)
     pool = pl.bank_pool(bank)
@@ -88,7 +90,7 @@ def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.Dat
     rows = []
     for i in range(images):
         rng = np.random.default_rng([s.seed, pl.set_key(name), i])
-        p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries)
+        p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries, planes)
         image_name = f"{name}_{i:05d}"
         io.write_png(out / "images" / f"{image_name}.png", paste_one(p, crops[p.crop_id], s.feather))
         (out / "labels" / f"{image_name}.txt").write_text(pl.label_text(p, class_id))
@@ -116,6 +118,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True, type=Path, help="results/copy_paste/{set}")
     parser.add_argument("--needs", help="the set's size when its images is auto")
     parser.add_argument("--ground", help="results/tiles/ground/scores.csv, for context apron")
+    parser.add_argument("--planes", help="results/tiles/ground/planes.csv, for context apron")
     parser.add_argument("--contact-sheet-images", type=int, default=16)
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, PasteSettings)
@@ -128,7 +131,8 @@ def main(argv=None) -> None:
         (tmp / "labels").mkdir()
         images = set_images(settings.sets[args.set].images, args.needs, args.set)
         ground = pd.read_csv(args.ground) if args.ground else None
-        table = make_set(settings, args.set, bank, background, tmp, images, ground)
+        planes = PlaneGround.read(args.planes) if args.planes else None
+        table = make_set(settings, args.set, bank, background, tmp, images, ground, planes)
     table = manifest_columns(table, settings, args.set)
     for column in ("image", "labels"):
         table[column] = [str(data / v) for v in table[column]]

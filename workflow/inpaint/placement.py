@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,6 +23,7 @@ from workflow.core.composite import alpha_matte, blend
 from workflow.core.geometry import FLIPS, dilate, flip, overlapping, tight_box
 from workflow.core.io import read_png
 from workflow.core.labels import read_yolo, size_class, yolo_lines
+from workflow.tiles.ground import PlaneGround
 
 CONTEXTS = ("tarmac", "random", "apron")  # config inpaint.sets.*.context, copy_paste.sets.*.context
 
@@ -75,24 +77,36 @@ def bank_pool(bank: pd.DataFrame) -> pd.DataFrame:
     return pool.sort_values("crop_id").reset_index(drop=True)
 
 
-def choose_window(rng, tile_size: int, window: int, region_box, existing: np.ndarray, tries: int):
+def choose_window(rng, tile_size: int, window: int, region_box, existing: np.ndarray, tries: int,
+                  ground: Callable[[int, int], float] | None = None):
     """Window origin (x, y) inside the tile whose unknown region misses every existing box.
 
     `region_box` is the unknown region's box in window pixels. Returns (x, y, overlaps): the
-    first free draw, else the last draw with overlaps=True (counted by the caller).
+    first free draw (with `ground`, a function of the origin, the free draw of least ground
+    distance among `tries`), else the last draw with overlaps=True (counted by the caller).
     """
     if tile_size < window:
         raise ValueError(f"background tile of {tile_size} px is smaller than the model's {window} px")
+    best = None
     for _ in range(tries):
         x, y = (int(v) for v in rng.integers(0, tile_size - window + 1, size=2))
         shifted = (region_box[0] + x, region_box[1] + y, region_box[2] + x, region_box[3] + y)
-        if not overlapping(shifted, existing).any():
+        if overlapping(shifted, existing).any():
+            continue
+        if ground is None:
             return x, y, False
+        distance = ground(x, y)
+        if best is None or distance < best[0]:
+            best = (distance, x, y)
+    if best is not None:
+        return best[1], best[2], False
     return x, y, True
 
 
-def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: int, tries: int = 50):
-    """Draw one Placement from the pools with the numpy Generator `rng`."""
+def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: int, tries: int = 50,
+         planes: PlaneGround | None = None):
+    """Draw one Placement from the pools with the numpy Generator `rng`. With `planes` (context
+    apron), the window goes where the tile's ground is most like the real planes' ground."""
     tile = tiles.iloc[int(rng.integers(len(tiles)))]
     entry = bank.iloc[int(rng.integers(len(bank)))]
     how = FLIPS[int(rng.integers(len(FLIPS)))]
@@ -104,7 +118,14 @@ def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: in
         raise ValueError(f"bank mask {entry['mask']} is empty")
     region = tight_box(dilate(mask, dilation))
     _, existing = read_yolo(tile["labels"], size)
-    x, y, overlaps = choose_window(rng, size, window, region, existing, tries)
+    ground = None
+    if planes is not None:
+        image = read_png(tile["image"])
+
+        def ground(x, y):
+            return planes.distance(image[y : y + window, x : x + window])
+
+    x, y, overlaps = choose_window(rng, size, window, region, existing, tries, ground)
     xmin, ymin, xmax, ymax = tight_box(mask)
     box = (xmin + x, ymin + y, xmax + x, ymax + y)
     return Placement(

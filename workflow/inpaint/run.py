@@ -4,7 +4,8 @@ labels and metadata.csv.
 
     python -m workflow.inpaint.run --settings JSON --set NAME --chunk I --bank MANIFEST
         --background MANIFEST --model MODEL.pt [--classifier MODEL.pt] [--cherry-picker MODEL.pt]
-        [--needs results/datasets/needs/{set}.json] [--ground results/tiles/ground/scores.csv] --out results/inpaint/{set}/chunk{i} [--device auto]
+        [--needs results/datasets/needs/{set}.json] [--ground results/tiles/ground/scores.csv
+        --planes results/tiles/ground/planes.csv] --out results/inpaint/{set}/chunk{i} [--device auto]
 
 Deterministic from inpaint.seed, the set name and the chunk index: placement i draws from a
 numpy Generator seeded by (seed, set, i); batch b of the chunk from a torch.Generator seeded by
@@ -38,6 +39,7 @@ from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
 from workflow.inpaint.repaint import Guidance, inpaint, prepare_network
 from workflow.inpaint.settings import ChunkSettings, InpaintSettings, SetSpec, chunk_indices
+from workflow.tiles.ground import PlaneGround
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class ChunkFiles:
     cherry_picker: Path | None = None
     needs: Path | None = None  # the set's size when its `images` is auto (workflow.datasets.needs)
     ground: Path | None = None  # the ground scores, for a set of context apron (workflow.tiles.ground)
+    planes: Path | None = None  # the plane grounds, for a set of context apron
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +164,7 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
     """The chunk's image indices and their placements (placement i seeded by (seed, set, i))."""
     s = chunk.settings
     ground = pd.read_csv(files.ground) if files.ground is not None else None
+    planes = PlaneGround.read(files.planes) if files.planes is not None else None
     tiles = pl.tile_pool(pd.read_csv(files.background), chunk.spec.context, ground)
     bank = pl.bank_pool(pd.read_csv(files.bank))
     images = set_images(chunk.spec.images, files.needs, chunk.name)
@@ -168,7 +172,7 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
     indices = chunk_indices(images, s.chunks, chunk.index)
     placements = [
         pl.plan(np.random.default_rng([s.seed, pl.set_key(chunk.name), i]), tiles, bank, window,
-                s.mask_dilation, s.placement_tries)
+                s.mask_dilation, s.placement_tries, planes)
         for i in indices
     ]  # fmt: skip
     log.info("%d placements, %d without a free window (they overlap an existing object)",
@@ -271,6 +275,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cherry-picker")
     parser.add_argument("--needs", help="the set's size when its images is auto")
     parser.add_argument("--ground", help="results/tiles/ground/scores.csv, for context apron")
+    parser.add_argument("--planes", help="results/tiles/ground/planes.csv, for context apron")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, ChunkSettings)
@@ -281,6 +286,7 @@ def main(argv=None) -> None:
         cherry_picker=Path(args.cherry_picker) if args.cherry_picker else None,
         needs=Path(args.needs) if args.needs else None,
         ground=Path(args.ground) if args.ground else None,
+        planes=Path(args.planes) if args.planes else None,
     )
     device = pick_device(args.device)
     started = time.perf_counter()

@@ -3,6 +3,7 @@ the ground around the real planes of the training split.
 
     python -m workflow.tiles.ground --settings JSON(classes, apron_share) --detect results/tiles/detect/manifest.csv
         --background results/tiles/background/manifest.csv --scores results/tiles/ground/scores.csv
+        --planes results/tiles/ground/planes.csv
 
 A plane stands on an apron, a stand or a taxiway; the `tarmac` colour rule also passes roofs,
 roads, car parks and haze. Here the scenes' own labels say what that ground looks like: for
@@ -13,8 +14,10 @@ mean gradient magnitude of L (the texture). Each feature is standardised by the 
 ground, and a tile's `distance` is the mean Euclidean distance to its K nearest plane grounds;
 `rank` is its share of tiles at least as close (0: the most plane-like), and `apron` marks the
 `tiling.apron_share` closest: the tiles a set of context `apron` draws from
-(workflow.inpaint.placement.tile_pool). Only training tiles are read: nothing of the validation
-or test split shapes the placement.
+(workflow.inpaint.placement.tile_pool). The plane grounds are written too (`planes.csv`): within
+a tile, a plane of context `apron` goes to the free window whose ground is closest to them
+(workflow.inpaint.placement.plan). Only training tiles are read: nothing of the validation or
+test split shapes the placement.
 """
 
 from __future__ import annotations
@@ -93,32 +96,53 @@ def plane_grounds(detect: pd.DataFrame, target_id: int) -> np.ndarray:
     return np.stack(rows)
 
 
-def tile_distances(background: pd.DataFrame, grounds: np.ndarray) -> np.ndarray:
-    """Per background tile, the mean distance of its descriptor to its NEIGHBOURS nearest plane
-    grounds, each feature standardised by the plane grounds."""
-    mean, spread = grounds.mean(axis=0), grounds.std(axis=0) + 1e-6
-    reference = (grounds - mean) / spread
-    k = min(NEIGHBOURS, len(reference))
-    distances = np.empty(len(background), np.float32)
-    for i, tile in enumerate(background.itertuples()):
-        image = io.read_png(tile.image)
-        point = (descriptor(image, np.ones(image.shape[:2], bool)) - mean) / spread
-        nearest = np.partition(np.linalg.norm(reference - point, axis=1), k - 1)[:k]
-        distances[i] = nearest.mean()
-    return distances
+@dataclasses.dataclass(frozen=True)
+class PlaneGround:
+    """The ground real planes stand on: their descriptors (N, len(FEATURES)), against which any
+    patch of ground is measured."""
+
+    grounds: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.grounds.mean(axis=0)
+
+    @property
+    def spread(self) -> np.ndarray:
+        return self.grounds.std(axis=0) + 1e-6
+
+    def distance(self, image: np.ndarray, region: np.ndarray | None = None) -> float:
+        """Mean distance of the descriptor of `image` (over `region`, else every pixel) to its
+        NEIGHBOURS nearest plane grounds, each feature standardised by the plane grounds."""
+        region = np.ones(image.shape[:2], bool) if region is None else region
+        point = (descriptor(image, region) - self.mean) / self.spread
+        reference = (self.grounds - self.mean) / self.spread
+        k = min(NEIGHBOURS, len(reference))
+        return float(np.partition(np.linalg.norm(reference - point, axis=1), k - 1)[:k].mean())
+
+    @classmethod
+    def read(cls, path) -> "PlaneGround":
+        return cls(pd.read_csv(path)[list(FEATURES)].to_numpy(np.float32))
+
+    def write(self, path) -> None:
+        io.write_csv(path, pd.DataFrame(self.grounds, columns=list(FEATURES)))
 
 
-def score_tiles(detect: pd.DataFrame, background: pd.DataFrame, target_id: int,
-                share: float) -> pd.DataFrame:
+def tile_distances(background: pd.DataFrame, planes: PlaneGround) -> np.ndarray:
+    """Per background tile, its ground's distance to the plane grounds (whole tile)."""
+    return np.array([planes.distance(io.read_png(tile.image)) for tile in background.itertuples()],
+                    np.float32)
+
+
+def score_tiles(planes: PlaneGround, background: pd.DataFrame, share: float) -> pd.DataFrame:
     """tile_id, distance, rank (share of tiles at least as close, in (0, 1]) and apron (rank
     within `share`) of every background tile."""
-    grounds = plane_grounds(detect, target_id)
-    distances = tile_distances(background, grounds)
+    distances = tile_distances(background, planes)
     order = np.argsort(distances, kind="stable")
     rank = np.empty(len(order), np.float64)
     rank[order] = (np.arange(len(order)) + 1) / len(order)
-    log.info("%d plane grounds of the training split; %d background tiles scored", len(grounds),
-             len(background))
+    log.info("%d plane grounds of the training split; %d background tiles scored",
+             len(planes.grounds), len(background))
     return pd.DataFrame({"tile_id": background["tile_id"].to_numpy(), "distance": distances,
                          "rank": rank, "apron": rank <= share})
 
@@ -130,10 +154,13 @@ def main(argv=None) -> None:
     parser.add_argument("--detect", required=True, help="results/tiles/detect/manifest.csv")
     parser.add_argument("--background", required=True, help="results/tiles/background/manifest.csv")
     parser.add_argument("--scores", required=True, help="results/tiles/ground/scores.csv")
+    parser.add_argument("--planes", required=True, help="results/tiles/ground/planes.csv")
     args = parser.parse_args(argv)
     settings = read_settings(args.settings, GroundSettings)
-    scores = score_tiles(pd.read_csv(args.detect), pd.read_csv(args.background),
-                         settings.classes.target_id, settings.apron_share)
+    detect = pd.read_csv(args.detect)
+    planes = PlaneGround(plane_grounds(detect, settings.classes.target_id))
+    scores = score_tiles(planes, pd.read_csv(args.background), settings.apron_share)
+    planes.write(args.planes)
     io.write_csv(args.scores, scores)
 
 
