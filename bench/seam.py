@@ -3,6 +3,7 @@ laying the painted plane into its tile (run after a workflow run that made the s
 the judge: the yolov8n baseline of the first seed).
 
     python bench/seam.py --configfile config/config.yaml [more files] [--set tarmac_canny] [--images 96]
+        [--context apron] [--paste-set tarmac_paste]
 
 Paints the windows of one synthetic set's own placements once (its model, sampler and seeds,
 one candidate each), then lays them into their tiles in several ways: the whole unknown region
@@ -11,7 +12,8 @@ feathered mask with and without the shadow the model drew (workflow.inpaint.plac
 Prints per way: the median mean absolute difference (grey levels) and the median ratio of
 local contrast in the ring 2-8 px around each plane's box against its tile
 (workflow.report.seam), the judge's found rate with its 95 % Wilson interval, and, for the
-same judge, the copy-paste set's and the real test planes' found rates.
+same judge, the copy-paste set's and the real test planes' found rates. `--context` places the
+set's planes on another context than its own (`apron` reads results/tiles/ground/).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 import torch
 import yaml
 
+from workflow.core.checks import drop_removed_entries
 from workflow.core.io import write_png
 from workflow.core.settings import from_dict
 from workflow.detect.offline import disable_label_cache, offline_environment
@@ -48,7 +51,8 @@ WAYS = [("disc (unknown region)", None, None), ("plane, feather 1", 1, None), ("
 
 
 def merged(paths: list[str]) -> dict:
-    """Config files merged key by key, as Snakemake merges --configfile files."""
+    """Config files merged key by key, as Snakemake merges --configfile files, less the entries a
+    layered file removes (null)."""
     def merge(base: dict, over: dict) -> dict:
         for key, value in over.items():
             base[key] = merge(base.get(key) or {}, value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
@@ -57,6 +61,7 @@ def merged(paths: list[str]) -> dict:
     config: dict = {}
     for path in paths:
         config = merge(config, yaml.safe_load(Path(path).read_text()))
+    drop_removed_entries(config)
     return config
 
 
@@ -104,16 +109,22 @@ def main(argv=None) -> None:
     parser.add_argument("--paste-set", default=None, help="the copy-paste set to compare with")
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--judge", default="results/detect/yolov8n/baseline/seed0")
+    parser.add_argument("--context", help="place on this context instead of the set's own")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     cfg = merged(args.configfile)
     inpaint = from_dict(InpaintSettings, cfg["inpaint"], "inpaint")
     spec = dataclasses.replace(inpaint.sets[args.set], images=args.images, candidates=1)
+    if args.context:
+        spec = dataclasses.replace(spec, context=args.context)
     inpaint = dataclasses.replace(inpaint, chunks=1, sets={args.set: spec})
     files = run.ChunkFiles(bank=Path("results/bank/manifest.csv"),
                            background=Path("results/tiles/background/manifest.csv"),
                            model=Path(f"results/diffusion/models/{spec.model}/model.pt"),
-                           classifier=Path("results/diffusion/size_classifier/model.pt"))
+                           classifier=Path("results/diffusion/size_classifier/model.pt"),
+                           **({"ground": Path("results/tiles/ground/scores.csv"),
+                               "planes": Path("results/tiles/ground/planes.csv")}
+                              if spec.context == "apron" else {}))
     device = "cpu"
     offline_environment("results/detect/ultralytics")
     disable_label_cache()

@@ -131,3 +131,19 @@ def test_lay_in_keeps_the_shadow_the_model_drew_beside_the_plane(pools):
     assert not pl.generated_plane(mask, window, ground, unknown | lone, shadow=16)[lone].any()
     final = pl.lay_in(ground, window, mask, unknown, feather=1, shadow=16)
     assert (final[shadow] < ground[shadow]).all()
+
+
+def test_on_apron_ground_the_free_window_of_least_ground_distance_is_chosen():
+    existing = np.array([[0, 0, 40, 40]], float)  # an object in the top-left corner
+    region = (0, 0, 8, 8)
+    seen = []
+
+    def ground(x, y):  # closest ground at the bottom-right
+        seen.append((x, y))
+        return -(x + y)
+
+    x, y, overlaps = pl.choose_window(np.random.default_rng(0), 64, 16, region, existing, 30, ground)
+    assert not overlaps and (x, y) == max(seen, key=lambda xy: xy[0] + xy[1])
+    assert all(not (px < 40 and py < 40) for px, py in seen)  # only free windows are scored
+    first = pl.choose_window(np.random.default_rng(0), 64, 16, region, existing, 30)
+    assert first[:2] == seen[0]  # without ground: the first free draw, as before
