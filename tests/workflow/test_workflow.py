@@ -76,7 +76,10 @@ PATH_COLUMNS = ("image", "image_path", "labels", "mask", "edges")
 # tools/demo_weights.py runs them to make the files). The demo's synthetic sets give their sizes, so
 # `synthetic_needs` (sets of `images: auto`, config/real.yaml) is left out too; its DAG is tested
 # by tests/workflow/test_config_checks.py.
-OPTIONAL_RULES = {"pretrain", "pretrain_grid", "detect_pretrain_data", "detect_pretrain", "synthetic_needs"}
+# Rules the demo's DAG leaves out: those of its other base and detector starts, the set sizes
+# of `images: auto`, and the ground scores of context apron (tests/tiles/test_ground.py).
+OPTIONAL_RULES = {"pretrain", "pretrain_grid", "detect_pretrain_data", "detect_pretrain", "synthetic_needs",
+                  "ground_scores"}
 
 
 def test_default_config_dry_run_schedules_every_rule(tmp_path):
