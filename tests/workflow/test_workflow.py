@@ -75,9 +75,8 @@ PATH_COLUMNS = ("image", "image_path", "labels", "mask", "edges")
 # the base model's sample grid) run only without those (the tiny run trains them;
 # tools/demo_weights.py runs them to make the files). The demo's synthetic sets give their sizes, so
 # `synthetic_needs` (sets of `images: auto`, config/real.yaml) is left out too; its DAG is tested
-# by tests/workflow/test_config_checks.py.
-# Rules the demo's DAG leaves out: those of its other base and detector starts, the set sizes
-# of `images: auto`, and the ground scores of context apron (tests/tiles/test_ground.py).
+# by tests/workflow/test_config_checks.py. `ground_scores` runs only for sets of context apron
+# (config/real.yaml); its DAG is tested by tests/tiles/test_ground.py.
 OPTIONAL_RULES = {"pretrain", "pretrain_grid", "detect_pretrain_data", "detect_pretrain", "synthetic_needs",
                   "ground_scores"}
 
