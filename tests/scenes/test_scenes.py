@@ -211,3 +211,34 @@ def test_dota_label_variants(built, sources, tmp_path):
     raw, header = read_dota_labels(bom, skips)
     assert header == {"imagesource": "GF-2", "gsd": "null"} and len(raw) == 1
     assert skips.counts["malformed_label"] == 1
+
+
+def test_images_are_found_as_publishers_name_them(tmp_path):
+    """Suffixes in any case and the formats aerial sets ship (BMP, JPEG 2000 aside), label files
+    named .TXT, and macOS' hidden '._' files, which are not images."""
+    import cv2
+
+    from workflow.core.labels import ClassSettings
+    from workflow.scenes.readers import ImageFolder, label_files, read_dota
+
+    images, labels = tmp_path / "images", tmp_path / "labelTxt"
+    images.mkdir()
+    labels.mkdir()
+    names = {"P0001": "P0001.PNG", "P0002": "P0002.Jpg", "P0003": "P0003.tiff", "P0004": "P0004.bmp",
+             "P0005": "P0005.JPEG"}
+    pixels = np.full((64, 64, 3), 120, np.uint8)
+    for stem, name in names.items():
+        assert cv2.imwrite(str(images / name), pixels), name
+        label = labels / (f"{stem}.TXT" if stem == "P0005" else f"{stem}.txt")
+        label.write_text("gsd:0.5\n10 10 30 10 30 30 10 30 plane 0\n")
+    (images / "._P0001.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (labels / "._P0001.txt").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    folder = ImageFolder(images)
+    assert folder.files == sorted(names.values())
+    assert {stem: folder.find_stem(stem) for stem in names} == names
+    assert folder.find("p0001.png") == "P0001.PNG" and folder.find("P0009.png") is None
+    assert [p.name for p in label_files(labels)] == [*(f"P000{i}.txt" for i in range(1, 5)), "P0005.TXT"]
+    classes = ClassSettings(names=("plane",), target="plane", xview=None, dota={"plane": "plane"})
+    scenes, objects, skips = read_dota(images, labels, classes)
+    assert len(scenes) == 5 and len(objects) == 5
+    assert not skips.counts["missing_image"] and not skips.counts["unlabelled_image"]
