@@ -3,7 +3,7 @@ laying the painted plane into its tile (run after a workflow run that made the s
 the judge: the yolov8n baseline of the first seed).
 
     python bench/seam.py --configfile config/config.yaml [more files] [--set tarmac_canny] [--images 96]
-        [--context apron] [--paste-set tarmac_paste]
+        [--context apron] [--paste-set tarmac_paste] [--true-size yes|no]
 
 Paints the windows of one synthetic set's own placements once (its model, sampler and seeds,
 one candidate each), then lays them into their tiles in several ways: the whole unknown region
@@ -73,7 +73,7 @@ def painted(chunk: run.Chunk, files: run.ChunkFiles, device):
     inputs = []
     for p in placements:
         ground, unknown, cond = pl.window_inputs(p, s.mask_dilation, nets.condition)
-        inputs.append(run.WindowInputs(ground, pl.placed_mask(p), unknown, cond, p.size_class))
+        inputs.append(run.WindowInputs(p, ground, pl.placed_mask(p), unknown, cond, p.size_class))
     windows = []
     for b, start in enumerate(range(0, len(inputs), s.batch_size)):
         seed = np.random.SeedSequence([s.seed, pl.set_key(chunk.name), chunk.index, b]).generate_state(1)[0]
@@ -84,14 +84,17 @@ def painted(chunk: run.Chunk, files: run.ChunkFiles, device):
 
 
 def lay(inputs, windows, feather, shadow) -> list[np.ndarray]:
+    """The final windows at tile resolution, laid in one way (WAYS)."""
     if feather is None:
         finals = []
         for w, window in zip(inputs, windows):
-            final = w.ground.copy()
-            final[w.unknown] = window[w.unknown]
+            side = w.placement.window_side(window.shape[0])
+            final = pl.tile_window(w.placement, window.shape[0]).copy()
+            unknown = pl.resized(w.unknown, side)
+            final[unknown] = pl.resized(window, side)[unknown]
             finals.append(final)
         return finals
-    return [pl.lay_in(w.ground, window, w.mask, w.unknown, feather, shadow) for w, window in zip(inputs, windows)]
+    return [pl.lay_in_tile(w.placement, window, w.unknown, feather, shadow) for w, window in zip(inputs, windows)]
 
 
 def judged_row(name, table, judge, target_id, device) -> dict:
@@ -110,6 +113,7 @@ def main(argv=None) -> None:
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--judge", default="results/detect/yolov8n/baseline/seed0")
     parser.add_argument("--context", help="place on this context instead of the set's own")
+    parser.add_argument("--true-size", choices=("yes", "no"), help="override inpaint.true_size")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     cfg = merged(args.configfile)
@@ -118,6 +122,8 @@ def main(argv=None) -> None:
     if args.context:
         spec = dataclasses.replace(spec, context=args.context)
     inpaint = dataclasses.replace(inpaint, chunks=1, sets={args.set: spec})
+    if args.true_size:
+        inpaint = dataclasses.replace(inpaint, true_size=args.true_size == "yes")
     files = run.ChunkFiles(bank=Path("results/bank/manifest.csv"),
                            background=Path("results/tiles/background/manifest.csv"),
                            model=Path(f"results/diffusion/models/{spec.model}/model.pt"),

@@ -13,7 +13,7 @@ from workflow.core.geometry import flip, tight_box
 from workflow.core.io import read_png
 from workflow.core.labels import read_yolo
 
-SETTINGS = {"feather": 2, "placement_tries": 50, "seed": 0,
+SETTINGS = {"feather": 2, "true_size": False, "placement_tries": 50, "seed": 0,
             "sets": {"pasted": {"context": "random", "images": 6}},
             "classes": {"names": ["plane", "car"], "target": "plane"}}
 

@@ -16,7 +16,7 @@ SETTINGS = {
     "inpaint": {
         "sampler": "repaint", "respacing": 4, "jump_length": 2, "jump_n_sample": 2,
         "fast": {"respacing": 3, "jump_length": 2, "jump_n_sample": 1},
-        "guidance_scale": 2.0, "mask_dilation": 2, "feather": 1, "shadow": 16.0, "placement_tries": 20, "batch_size": 3,
+        "guidance_scale": 2.0, "mask_dilation": 2, "feather": 1, "shadow": 16.0, "true_size": False, "placement_tries": 20, "batch_size": 3,
         "chunks": 2, "seed": 0,
         "sets": {"uncond": {"model": "uncond", "context": "random", "images": 5, "candidates": 1},
                  "canny": {"model": "canny", "context": "tarmac", "images": 4, "candidates": 1}},

@@ -147,3 +147,36 @@ def test_on_apron_ground_the_free_window_of_least_ground_distance_is_chosen():
     assert all(not (px < 40 and py < 40) for px, py in seen)  # only free windows are scored
     first = pl.choose_window(np.random.default_rng(0), 64, 16, region, existing, 30)
     assert first[:2] == seen[0]  # without ground: the first free draw, as before
+
+
+def test_a_shrunk_plane_is_placed_at_the_size_it_had(pools):
+    """Bank scale 1.5: a 48 px window in the 64 px tile, the box 1.5 times the mask's; the
+    sampler sees the window shrunk to the model's 32 px; the painted plane is enlarged back and
+    laid into the tile's own pixels."""
+    background, bank = pools
+    bank = bank.assign(scale=1.5)
+    p = pl.plan(np.random.default_rng(2), pl.tile_pool(background, "random"), pl.bank_pool(bank), WINDOW,
+                dilation=2, true_size=True)
+    assert p.side == 48 and p.window_side(WINDOW) == 48
+    assert p.x + 48 <= TILE and p.y + 48 <= TILE
+    xmin, ymin, xmax, ymax = tight_box(pl.placed_mask(p))
+    width, height = p.box[2] - p.box[0], p.box[3] - p.box[1]
+    assert abs(width - 1.5 * (xmax - xmin)) <= 2 and abs(height - 1.5 * (ymax - ymin)) <= 2
+    ground, unknown, _ = pl.window_inputs(p, 2, "none")
+    assert ground.shape == (WINDOW, WINDOW, 3) and unknown.shape == (WINDOW, WINDOW)
+    painted = ground.copy()
+    painted[pl.placed_mask(p)] = 255
+    final = pl.lay_in_tile(p, painted, unknown, feather=1, shadow=None)
+    assert final.shape == (48, 48, 3)
+    tile = read_png(p.background)[p.y : p.y + 48, p.x : p.x + 48]
+    far = ~dilate(pl.resized(pl.placed_mask(p), 48), 3)
+    assert np.array_equal(final[far], tile[far])  # the tile's own pixels, not the 32 px round trip
+    box_in_window = (p.box[0] - p.x, p.box[1] - p.y, p.box[2] - p.x, p.box[3] - p.y)
+    enlarged = pl.resized(pl.placed_mask(p), 48)
+    assert tight_box(enlarged) == box_in_window  # the label is the mask as laid in
+    inside = enlarged & ~dilate(~enlarged, 2)  # bicubic reaches 2 px
+    assert (final[inside] >= 250).all()
+    # the same placement without true_size keeps the crop's size
+    q = pl.plan(np.random.default_rng(2), pl.tile_pool(background, "random"), pl.bank_pool(bank), WINDOW,
+                dilation=2)
+    assert q.side is None and pl.record(q, "n", 0)["window_side"] == 0

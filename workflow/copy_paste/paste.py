@@ -59,6 +59,7 @@ class PasteSettings:
     """The `copy_paste` section (its own set only) and the classes."""
 
     feather: int  # px of the alpha ramp outside the mask
+    true_size: bool  # a plane shrunk into its crop is pasted at the size it had
     placement_tries: int
     seed: int
     sets: Mapping[str, PasteSet]
@@ -70,10 +71,12 @@ class PasteSettings:
 
 
 def paste_one(p: pl.Placement, crop_path: str, feather: int) -> np.ndarray:
-    """The background tile with placement p's bank plane pasted -> (H, W, 3) uint8."""
-    mask = flip(io.read_png(p.mask_path) > 0, p.flip)
+    """The background tile with placement p's bank plane pasted (enlarged to the placement's
+    window when placed at its true size) -> (H, W, 3) uint8."""
     crop = flip(to_rgb(io.read_png(crop_path)), p.flip)
-    return blend(io.read_png(p.background), crop, alpha_matte(mask, feather), p.x, p.y)
+    side = p.window_side(crop.shape[0])
+    mask = pl.resized(pl.placed_mask(p), side)
+    return blend(io.read_png(p.background), pl.resized(crop, side), alpha_matte(mask, feather), p.x, p.y)
 
 
 def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.DataFrame, out: Path,
@@ -90,7 +93,7 @@ def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.Dat
     rows = []
     for i in range(images):
         rng = np.random.default_rng([s.seed, pl.set_key(name), i])
-        p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries, planes)
+        p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries, planes, s.true_size)
         image_name = f"{name}_{i:05d}"
         io.write_png(out / "images" / f"{image_name}.png", paste_one(p, crops[p.crop_id], s.feather))
         (out / "labels" / f"{image_name}.txt").write_text(pl.label_text(p, class_id))

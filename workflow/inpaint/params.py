@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 # Keys of `inpaint` every chunk reads, whatever the sampler and the set.
-SHARED_KEYS = ("sampler", "mask_dilation", "feather", "shadow", "placement_tries", "batch_size",
-               "chunks", "seed")
+SHARED_KEYS = ("sampler", "mask_dilation", "feather", "shadow", "true_size", "placement_tries",
+               "batch_size", "chunks", "seed")
 # The schedule of each sampler.
 SAMPLER_KEYS = {"repaint": ("respacing", "jump_length", "jump_n_sample"), "fast": ("fast",)}
 

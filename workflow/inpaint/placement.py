@@ -50,6 +50,10 @@ class Placement:
     box: tuple[int, int, int, int]
     size_class: int
     overlaps: bool  # True when no free position was found
+    side: int | None = None  # the window's side in tile px; None: the model's (S)
+
+    def window_side(self, model_side: int) -> int:
+        return self.side or model_side
 
 
 def tile_pool(background: pd.DataFrame, context: str, ground: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -104,9 +108,12 @@ def choose_window(rng, tile_size: int, window: int, region_box, existing: np.nda
 
 
 def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: int, tries: int = 50,
-         planes: PlaneGround | None = None):
+         planes: PlaneGround | None = None, true_size: bool = False):
     """Draw one Placement from the pools with the numpy Generator `rng`. With `planes` (context
-    apron), the window goes where the tile's ground is most like the real planes' ground."""
+    apron), the window goes where the tile's ground is most like the real planes' ground. With
+    `true_size`, a bank plane that was shrunk into its crop (its `scale` > 1) is placed at the
+    size it had: its window covers scale x S tile px (at most the tile), into which the plane
+    painted at S px is enlarged (lay_in_tile)."""
     tile = tiles.iloc[int(rng.integers(len(tiles)))]
     entry = bank.iloc[int(rng.integers(len(bank)))]
     how = FLIPS[int(rng.integers(len(FLIPS)))]
@@ -116,24 +123,38 @@ def plan(rng, tiles: pd.DataFrame, bank: pd.DataFrame, window: int, dilation: in
     size = int(tile["size"])
     if not mask.any():
         raise ValueError(f"bank mask {entry['mask']} is empty")
-    region = tight_box(dilate(mask, dilation))
+    side = min(int(round(window * float(entry["scale"]))), size) if true_size else window
+    region = tight_box(resized(dilate(mask, dilation), side))
     _, existing = read_yolo(tile["labels"], size)
     ground = None
     if planes is not None:
         image = read_png(tile["image"])
 
         def ground(x, y):
-            return planes.distance(image[y : y + window, x : x + window])
+            return planes.distance(image[y : y + side, x : x + side])
 
-    x, y, overlaps = choose_window(rng, size, window, region, existing, tries, ground)
+    x, y, overlaps = choose_window(rng, size, side, region, existing, tries, ground)
     xmin, ymin, xmax, ymax = tight_box(mask)
-    box = (xmin + x, ymin + y, xmax + x, ymax + y)
+    placed = tight_box(resized(mask, side))  # the label: the mask as it is laid in
+    box = (placed[0] + x, placed[1] + y, placed[2] + x, placed[3] + y)
     return Placement(
         tile_id=str(tile["tile_id"]), background=str(tile["image"]), labels=str(tile["labels"]),
         tile_size=size, crop_id=str(entry["crop_id"]), mask_path=str(entry["mask"]),
         edges_path=str(entry["edges"]), flip=how, x=x, y=y, box=box,
         size_class=size_class(ymax - ymin, xmax - xmin, window), overlaps=overlaps,
+        side=side if side != window else None,
     )  # fmt: skip
+
+
+def resized(image: np.ndarray, side: int, enlarge: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """An (S, S[, 3]) image at side x side: area average to shrink, `enlarge` to enlarge; a bool
+    mask enlarges by nearest neighbour."""
+    if image.shape[0] == side:
+        return image
+    if image.dtype == bool:
+        return cv2.resize(image.astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST) > 0
+    method = cv2.INTER_AREA if side < image.shape[0] else enlarge
+    return cv2.resize(image, (side, side), interpolation=method)
 
 
 def placed_mask(p: Placement) -> np.ndarray:
@@ -141,13 +162,19 @@ def placed_mask(p: Placement) -> np.ndarray:
     return flip(read_png(p.mask_path) > 0, p.flip)
 
 
+def tile_window(p: Placement, model_side: int) -> np.ndarray:
+    """The tile's pixels under the placement's window, at tile resolution (side x side, 3)."""
+    side = p.window_side(model_side)
+    return read_png(p.background)[p.y : p.y + side, p.x : p.x + side]
+
+
 def window_inputs(p: Placement, dilation: int, condition: str):
-    """The window's pixels and masks: image (S, S, 3) uint8, unknown (S, S) bool, and the
+    """The window's pixels and masks at the model's side S: image (S, S, 3) uint8 (the tile's
+    window, shrunk to S for a plane placed at its true size), unknown (S, S) bool, and the
     condition (S, S) uint8 (flipped edges or mask; None for condition 'none')."""
-    tile = read_png(p.background)
     mask = placed_mask(p)
     size = mask.shape[0]
-    image = tile[p.y : p.y + size, p.x : p.x + size]
+    image = resized(tile_window(p, size), size)
     cond = None
     if condition == "canny":
         cond = flip(read_png(p.edges_path), p.flip)
@@ -187,8 +214,19 @@ def lay_in(ground: np.ndarray, window: np.ndarray, mask: np.ndarray, unknown: np
     return blend(ground, window, alpha_matte(drawn, feather) * unknown, 0, 0)
 
 
+def lay_in_tile(p: Placement, painted: np.ndarray, unknown: np.ndarray, feather: int,
+                shadow: float | None) -> np.ndarray:
+    """lay_in at tile resolution: the window painted at the model's side S enlarged to the
+    placement's window (a plane placed at its true size), laid into the tile's own pixels
+    there, so that the ground around the plane keeps the tile's full detail -> (side, side, 3)."""
+    model_side = painted.shape[0]
+    side = p.window_side(model_side)
+    return lay_in(tile_window(p, model_side), resized(painted, side), resized(placed_mask(p), side),
+                  resized(unknown, side), feather, shadow)
+
+
 def place_window(p: Placement, window: np.ndarray) -> np.ndarray:
-    """The background tile with its window at the placement replaced by `window` (S, S, 3)."""
+    """The background tile with its window at the placement replaced by `window` (side, side, 3)."""
     tile = read_png(p.background)
     size = window.shape[0]
     tile[p.y : p.y + size, p.x : p.x + size] = window
@@ -208,4 +246,4 @@ def record(p: Placement, name: str, i: int) -> dict:
     return dict(image=f"images/{name}.png", labels=f"labels/{name}.txt", index=i, tile_id=p.tile_id,
                 background=p.background, crop_id=p.crop_id, flip=p.flip, x=p.box[0], y=p.box[1],
                 xmin=p.box[0], ymin=p.box[1], xmax=p.box[2], ymax=p.box[3], window_x=p.x, window_y=p.y,
-                size_class=p.size_class, overlaps=p.overlaps)  # fmt: skip
+                window_side=p.side or 0, size_class=p.size_class, overlaps=p.overlaps)  # fmt: skip

@@ -88,10 +88,11 @@ class Networks:
 
 @dataclasses.dataclass(frozen=True)
 class WindowInputs:
-    """What the sampler and the lay-in read of one placement's window: the tile's ground
-    (S, S, 3) uint8, the placed plane's mask and the unknown region (S, S) bool, the condition
-    (S, S) uint8 or None, and the size class (guidance)."""
+    """What the sampler and the lay-in read of one placement's window: the placement, the
+    tile's ground (S, S, 3) uint8, the placed plane's mask and the unknown region (S, S) bool,
+    the condition (S, S) uint8 or None, and the size class (guidance)."""
 
+    placement: pl.Placement
     ground: np.ndarray
     mask: np.ndarray
     unknown: np.ndarray
@@ -149,15 +150,17 @@ def inpaint_batch(nets: Networks, s: InpaintSettings, windows, generator, device
 
 
 def laid_in(nets: Networks, s: InpaintSettings, windows, painted, device) -> tuple[list, np.ndarray]:
-    """Each painted window's plane laid into its ground (placement.lay_in) -> the final windows
-    and their scores: the cherry-picker's P(plane) of what will be written (method report D.2;
+    """Each painted window's plane laid into its tile's ground (placement.lay_in_tile, at the
+    plane's true size when placed so) -> the final windows and their scores: the
+    cherry-picker's P(plane) of what will be written, at the model's side (method report D.2;
     the best of K is kept), zeros without one."""
-    finals = [pl.lay_in(w.ground, image, w.mask, w.unknown, s.feather, s.shadow)
+    finals = [pl.lay_in_tile(w.placement, image, w.unknown, s.feather, s.shadow)
               for w, image in zip(windows, painted)]
     if nets.picker is None:
         return finals, np.zeros(len(finals))
+    seen = [pl.resized(final, nets.window) for final in finals]
     with torch.no_grad():
-        return finals, nets.picker.plane_probability(to_tensor(finals, device)).cpu().numpy()
+        return finals, nets.picker.plane_probability(to_tensor(seen, device)).cpu().numpy()
 
 
 def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, list[pl.Placement]]:
@@ -172,7 +175,7 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
     indices = chunk_indices(images, s.chunks, chunk.index)
     placements = [
         pl.plan(np.random.default_rng([s.seed, pl.set_key(chunk.name), i]), tiles, bank, window,
-                s.mask_dilation, s.placement_tries, planes)
+                s.mask_dilation, s.placement_tries, planes, s.true_size)
         for i in indices
     ]  # fmt: skip
     log.info("%d placements, %d without a free window (they overlap an existing object)",
@@ -209,7 +212,7 @@ def inpaint_placements(chunk: Chunk, nets: Networks, placements: list[pl.Placeme
     inputs = []
     for p in placements:
         ground, unknown, cond = pl.window_inputs(p, chunk.settings.mask_dilation, nets.condition)
-        inputs.append(WindowInputs(ground, pl.placed_mask(p), unknown, cond, p.size_class))
+        inputs.append(WindowInputs(p, ground, pl.placed_mask(p), unknown, cond, p.size_class))
     best = best_candidates(chunk, nets, inputs, device)
     return [Inpainted(p, w.unknown, image, score, scores)
             for p, w, (image, score, scores) in zip(placements, inputs, best)]  # fmt: skip

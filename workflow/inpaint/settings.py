@@ -40,6 +40,7 @@ class InpaintSettings:
     mask_dilation: int
     feather: int  # px of the alpha ramp the plane is laid into its tile with, < mask_dilation
     shadow: float | None  # grey levels darker than the ground a painted pixel is kept as shadow
+    true_size: bool  # a plane shrunk into its crop is placed at the size it had
     placement_tries: int
     batch_size: int
     chunks: int

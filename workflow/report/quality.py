@@ -27,6 +27,7 @@ import logging
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -121,11 +122,14 @@ def predict(judge: Judge, images: list[str], target_id: int, batch: int, device:
 
 
 def picker_scores(picker, size: int, table: pd.DataFrame, device) -> np.ndarray:
-    """The cherry-picker's P(plane) of each image's inpainted `size` px window (window_x, window_y)."""
+    """The cherry-picker's P(plane) of each image's inpainted window (window_x, window_y; its
+    window_side, or `size` px), brought to `size` px."""
     windows = []
     for row in table.itertuples():
         image = io.read_png(row.image)
-        windows.append(image[row.window_y:row.window_y + size, row.window_x:row.window_x + size])
+        side = int(getattr(row, "window_side", 0) or size)
+        window = image[row.window_y:row.window_y + side, row.window_x:row.window_x + side]
+        windows.append(cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA) if side != size else window)
     with torch.no_grad():
         return np.concatenate([picker.plane_probability(to_tensor(windows[i:i + 64], device)).cpu().numpy()
                                for i in range(0, len(windows), 64)]) if windows else np.zeros(0)
