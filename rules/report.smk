@@ -91,6 +91,7 @@ rule synthetic_quality:
         judges=get_judge_trainings()["metrics"],
         weights=get_judge_trainings()["weights"],
         tiles=rules.detect_tiles.output.manifest,
+        bank=rules.mask_merge.output.manifest,
         code=get_code("workflow.report.quality"),
     output:
         table=report(
@@ -139,6 +140,6 @@ rule synthetic_quality:
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
         " python -m workflow.report.quality --settings {params.settings:q} --sets {input.sets}"
-        " --judges {params.judges} --detect-tiles {input.tiles}"
+        " --judges {params.judges} --detect-tiles {input.tiles} --bank {input.bank}"
         " {params.picker} --config-dir results/detect/ultralytics"
         " --out {params.out} > {log} 2>&1"

@@ -58,6 +58,7 @@ def test_summary_per_set_and_arch():
         "found": [True, True, False, True, False, False], "iou": [0.9, 0.7, 0.2, 0.8, 0.1, 0.0],
         "picker_score": [0.9, 0.8, 0.1, 0.6, 0.2, 0.3],
         "ring_mad": [0.0, 1.0, 2.0, 9.0, 0.5, 0.5], "ring_contrast": [1.0] * 6,
+        "bank_distance": [0.1, 0.2, 0.3, 0.4, 0.0, 0.0],
     })
     summary = summarise_quality(images, {"yolov8n": (8, 10)}).set_index("set")
     assert summary.loc["a", "found"] == 3 and summary.loc["a", "found_rate"] == 0.75
@@ -65,5 +66,6 @@ def test_summary_per_set_and_arch():
     assert summary.loc["a", ["found_low", "found_high"]].tolist() == pytest.approx(wilson_interval(3, 4))
     assert summary.loc["a", "picker_median"] == pytest.approx(0.7)
     assert summary.loc["a", "ring_mad_median"] == pytest.approx(1.5)
+    assert summary.loc["a", "bank_distance_median"] == pytest.approx(0.25)
     assert summary.loc["b", "found_rate"] == 0 and math.isnan(summary.loc["b", "mean_iou_found"])
     assert (summary["real_rate"] == 0.8).all() and (summary["real_planes"] == 10).all()

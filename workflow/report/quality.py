@@ -39,7 +39,7 @@ from workflow.core.labels import ClassSettings, read_yolo
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.core.tensors import to_tensor
-from workflow.report import seam
+from workflow.report import diversity, seam
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,7 @@ def summarise_quality(images: pd.DataFrame, real: dict[str, tuple[int, int]]) ->
                          picker_q1=q1, picker_median=median, picker_q3=q3,
                          ring_mad_median=group["ring_mad"].median(),
                          ring_contrast_median=group["ring_contrast"].median(),
+                         bank_distance_median=group["bank_distance"].median(),
                          real_planes=real_n, real_found=real_found,
                          real_rate=real_found / real_n if real_n else math.nan,
                          real_low=real_low, real_high=real_high))
@@ -248,6 +249,7 @@ def main(argv=None) -> None:
     parser.add_argument("--judges", nargs="+", required=True, type=Path,
                         help="baseline training folders, one per arch")
     parser.add_argument("--detect-tiles", required=True, help="results/tiles/detect/manifest.csv")
+    parser.add_argument("--bank", required=True, help="results/bank/manifest.csv (diversity)")
     parser.add_argument("--cherry-picker", help="results/diffusion/cherry_picker/model.pt, when trained")
     parser.add_argument("--config-dir", required=True, type=Path, help="YOLO_CONFIG_DIR")
     parser.add_argument("--out", required=True, type=Path, help="results/report")
@@ -262,9 +264,14 @@ def main(argv=None) -> None:
     target_id = settings.classes.target_id
     picker, picker_spec = load_model(args.cherry_picker, device) if args.cherry_picker else (None, None)
     sets = {Path(path).parent.name: pd.read_csv(path) for path in args.sets}
+    bank = pd.read_csv(args.bank)
+    bank = bank[~bank["flagged"].astype(bool)]
+    spread = float(np.median(diversity.bank_spread(bank)))
+    model_side = io.read_png(bank["mask"].iloc[0]).shape[0]  # the crops' side: the model's
     for name, table in sets.items():
         table["set"] = name
         table["ring_mad"], table["ring_contrast"] = seam.measure(table)
+        table["bank_distance"] = diversity.set_distances(table, bank, model_side)
         table["picker_score"] = (picker_scores(picker, picker_spec.image_size, table, device)
                                  if picker is not None else math.nan)
     test_images, test_boxes = real_test_planes(args.detect_tiles, target_id)
@@ -281,8 +288,8 @@ def main(argv=None) -> None:
                  judge.confidence, *real[judge.arch])
     images = pd.concat(frames, ignore_index=True)
     columns = ["set", "arch", "image", "index", "crop_id", "xmin", "ymin", "xmax", "ymax", "found", "iou",
-               "confidence", "judge_confidence", "picker_score", "ring_mad", "ring_contrast"]
-    summary = summarise_quality(images, real)
+               "confidence", "judge_confidence", "picker_score", "ring_mad", "ring_contrast", "bank_distance"]
+    summary = summarise_quality(images, real).assign(bank_spread_median=spread)
     io.write_csv(args.out / "synthetic_quality_images.csv", images[columns])
     io.write_csv(args.out / "synthetic_quality.csv", summary)
     plot(summary, images, args.out / "synthetic_quality.png")
