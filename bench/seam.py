@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from snakemake.utils import update_config
 
 from workflow.core.checks import drop_removed_entries
 from workflow.core.io import write_png
@@ -53,14 +54,9 @@ WAYS = [("disc (unknown region)", None, None), ("plane, feather 1", 1, None), ("
 def merged(paths: list[str]) -> dict:
     """Config files merged key by key, as Snakemake merges --configfile files, less the entries a
     layered file removes (null)."""
-    def merge(base: dict, over: dict) -> dict:
-        for key, value in over.items():
-            base[key] = merge(base.get(key) or {}, value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-        return base
-
     config: dict = {}
     for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text()))
+        update_config(config, yaml.safe_load(Path(path).read_text()))
     drop_removed_entries(config)
     return config
 
@@ -73,7 +69,7 @@ def painted(chunk: run.Chunk, files: run.ChunkFiles, device):
     inputs = []
     for p in placements:
         ground, unknown, cond = pl.window_inputs(p, s.mask_dilation, nets.condition)
-        inputs.append(run.WindowInputs(p, ground, pl.placed_mask(p), unknown, cond, p.size_class))
+        inputs.append(run.WindowInputs(p, ground, unknown, cond, p.size_class))
     windows = []
     for b, start in enumerate(range(0, len(inputs), s.batch_size)):
         seed = np.random.SeedSequence([s.seed, pl.set_key(chunk.name), chunk.index, b]).generate_state(1)[0]

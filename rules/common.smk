@@ -181,8 +181,8 @@ def get_set_ground(wildcards, section):
     return {}
 
 
-# The optional inputs of the synthesis jobs and the flags that pass them.
-SYNTHESIS_FLAGS = {
+# The optional inputs of the synthesis and report jobs and the flags that pass them.
+OPTIONAL_FLAGS = {
     "classifier": "--classifier",
     "cherry_picker": "--cherry-picker",
     "needs": "--needs",
@@ -192,11 +192,13 @@ SYNTHESIS_FLAGS = {
 
 
 def optional_flags(inputs):
-    """The SYNTHESIS_FLAGS of the optional inputs present, as one string."""
+    """The OPTIONAL_FLAGS of the optional inputs present (a dict, or a job's named input
+    list), as one string."""
+    present = dict(inputs.items())
     return " ".join(
-        f"{flag} {inputs[key]}"
-        for key, flag in SYNTHESIS_FLAGS.items()
-        if key in inputs
+        f"{flag} {present[key]}"
+        for key, flag in OPTIONAL_FLAGS.items()
+        if key in present
     )
 
 

@@ -131,11 +131,7 @@ rule synthetic_quality:
     params:
         settings=as_json(REPORT_PARAMS.quality_settings(config)),
         judges=get_judges(),
-        picker=lambda wildcards, input: (
-            f"--cherry-picker {input.cherry_picker}"
-            if "cherry_picker" in input.keys()
-            else ""
-        ),
+        picker=lambda wildcards, input: optional_flags(input),
         out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"

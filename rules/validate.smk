@@ -19,11 +19,12 @@ def _load_checks():
 CHECKS = _load_checks()
 
 
-def validate_config(config, schema_file):
+# the C loader when libyaml is there: this runs at every parse (dry runs of tests/helpers/rerun_table.py)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def validate_config(config, schema):
     """Validate against config/schema.yaml; name every offending key and what is allowed."""
-    # the C loader when libyaml is there: this runs at every parse (dry runs of tests/helpers/rerun_table.py)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    schema = yaml.load(Path(schema_file).read_text(), Loader=loader)
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(
@@ -36,22 +37,23 @@ def validate_config(config, schema_file):
     CHECKS.check_config(config)
 
 
-def check_config_files(schema_file):
+def check_config_files(sections):
     """Each --configfile holds config sections (a target typed after it does not)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    sections = yaml.load(Path(schema_file).read_text(), Loader=loader)["properties"]
     for path in workflow.overwrite_configfiles:
         CHECKS.check_config_file(
-            path, yaml.load(Path(path).read_text(), Loader=loader), sections
+            path, yaml.load(Path(path).read_text(), Loader=LOADER), sections
         )
 
 
 # The load stops on the first bad value with one line that names it (no traceback: the user
 # fixes a config file, not the workflow). A layered config file (--configfile) removes the
 # demo's runs, sets and models by nulling them.
+SCHEMA = yaml.load(
+    Path(workflow.source_path("../config/schema.yaml")).read_text(), Loader=LOADER
+)
 try:
-    check_config_files(workflow.source_path("../config/schema.yaml"))
+    check_config_files(SCHEMA["properties"])
     CHECKS.drop_removed_entries(config)
-    validate_config(config, workflow.source_path("../config/schema.yaml"))
+    validate_config(config, SCHEMA)
 except ValueError as error:
     raise SystemExit(f"Error: {error}")

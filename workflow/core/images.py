@@ -28,6 +28,11 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"contact sheet images must be (H, W) or (H, W, 3), got {image.shape}")
 
 
+def luma(image: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> (...) float32 luma (ITU-R BT.601 weights)."""
+    return image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement by an integer factor, so single pixels stay visible."""
     if factor == 1:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from workflow.core.composite import alpha_matte, blend
 from workflow.core.geometry import FLIPS, dilate, flip, overlapping, tight_box
+from workflow.core.images import luma
 from workflow.core.io import read_png
 from workflow.core.labels import read_yolo, size_class, yolo_lines
 from workflow.tiles.ground import PlaneGround
@@ -183,11 +184,6 @@ def window_inputs(p: Placement, dilation: int, condition: str):
     elif condition != "none":
         raise ValueError(f"model condition {condition!r} is not none, canny or mask")
     return image, dilate(mask, dilation), cond
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """(S, S, 3) uint8 RGB -> (S, S) float32 luma (ITU-R BT.601 weights)."""
-    return image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def generated_plane(mask: np.ndarray, window: np.ndarray, ground: np.ndarray, unknown: np.ndarray,

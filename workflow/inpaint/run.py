@@ -89,12 +89,11 @@ class Networks:
 @dataclasses.dataclass(frozen=True)
 class WindowInputs:
     """What the sampler and the lay-in read of one placement's window: the placement, the
-    tile's ground (S, S, 3) uint8, the placed plane's mask and the unknown region (S, S) bool,
-    the condition (S, S) uint8 or None, and the size class (guidance)."""
+    tile's ground (S, S, 3) uint8, the unknown region (S, S) bool, the condition (S, S) uint8
+    or None, and the size class (guidance)."""
 
     placement: pl.Placement
     ground: np.ndarray
-    mask: np.ndarray
     unknown: np.ndarray
     cond: np.ndarray | None
     size_class: int
@@ -212,7 +211,7 @@ def inpaint_placements(chunk: Chunk, nets: Networks, placements: list[pl.Placeme
     inputs = []
     for p in placements:
         ground, unknown, cond = pl.window_inputs(p, chunk.settings.mask_dilation, nets.condition)
-        inputs.append(WindowInputs(p, ground, pl.placed_mask(p), unknown, cond, p.size_class))
+        inputs.append(WindowInputs(p, ground, unknown, cond, p.size_class))
     best = best_candidates(chunk, nets, inputs, device)
     return [Inpainted(p, w.unknown, image, score, scores)
             for p, w, (image, score, scores) in zip(placements, inputs, best)]  # fmt: skip

@@ -61,11 +61,13 @@ def nearest(points: np.ndarray, reference: np.ndarray, own: np.ndarray | None = 
     return np.sqrt(np.clip(squared.min(axis=1), 0, None))
 
 
-def set_distances(table: pd.DataFrame, bank: pd.DataFrame, size: int) -> np.ndarray:
+def set_distances(table: pd.DataFrame, bank: pd.DataFrame, size: int,
+                  descriptors: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per synthetic image, its plane's distance to the nearest bank plane: the window
     (window_x, window_y; window_side, else `size` px) brought to `size` px, described inside
-    the placed mask (its bank crop's, flipped as placed)."""
-    reference, _ = bank_descriptors(bank)
+    the placed mask (its bank crop's, flipped as placed). `descriptors`: bank_descriptors(bank)
+    when already computed."""
+    reference, _ = descriptors or bank_descriptors(bank)
     masks = dict(zip(bank["crop_id"], bank["mask"]))
     points = []
     for row in table.itertuples():
@@ -77,8 +79,9 @@ def set_distances(table: pd.DataFrame, bank: pd.DataFrame, size: int) -> np.ndar
     return nearest(np.stack(points), reference) if points else np.zeros(0)
 
 
-def bank_spread(bank: pd.DataFrame) -> np.ndarray:
-    """Per bank plane, its distance to the nearest other bank plane (any flip)."""
-    reference, rows = bank_descriptors(bank)
+def bank_spread(bank: pd.DataFrame, descriptors: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per bank plane, its distance to the nearest other bank plane (any flip); `descriptors`
+    as for set_distances."""
+    reference, rows = descriptors or bank_descriptors(bank)
     unflipped = reference[::len(FLIPS)]
     return nearest(unflipped, reference, own=np.arange(len(unflipped)), rows=rows)

@@ -266,12 +266,13 @@ def main(argv=None) -> None:
     sets = {Path(path).parent.name: pd.read_csv(path) for path in args.sets}
     bank = pd.read_csv(args.bank)
     bank = bank[~bank["flagged"].astype(bool)]
-    spread = float(np.median(diversity.bank_spread(bank)))
+    descriptors = diversity.bank_descriptors(bank)  # once, for the bank and every set
+    spread = float(np.median(diversity.bank_spread(bank, descriptors)))
     model_side = io.read_png(bank["mask"].iloc[0]).shape[0]  # the crops' side: the model's
     for name, table in sets.items():
         table["set"] = name
         table["ring_mad"], table["ring_contrast"] = seam.measure(table)
-        table["bank_distance"] = diversity.set_distances(table, bank, model_side)
+        table["bank_distance"] = diversity.set_distances(table, bank, model_side, descriptors)
         table["picker_score"] = (picker_scores(picker, picker_spec.image_size, table, device)
                                  if picker is not None else math.nan)
     test_images, test_boxes = real_test_planes(args.detect_tiles, target_id)

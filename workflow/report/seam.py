@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from workflow.core.images import grid
+from workflow.core.images import grid, luma
 from workflow.core.io import read_png
+from workflow.tiles.ground import ring_region
 
 RING = (2, 8)  # px around the label box
 DIFFERENCE_GAIN = 4  # the difference panel's amplification
@@ -24,12 +25,7 @@ DIFFERENCE_GAIN = 4  # the difference panel's amplification
 def ring_mask(shape: tuple[int, int], box, inner: int = RING[0], outer: int = RING[1]) -> np.ndarray:
     """(H, W) bool: pixels within `outer` px of the box (xmin, ymin, xmax, ymax; exclusive ends)
     but more than `inner` px from it, clipped to the image."""
-    height, width = shape
-    xmin, ymin, xmax, ymax = (int(round(v)) for v in box)
-    ring = np.zeros(shape, bool)
-    ring[max(ymin - outer, 0):min(ymax + outer, height), max(xmin - outer, 0):min(xmax + outer, width)] = True
-    ring[max(ymin - inner, 0):min(ymax + inner, height), max(xmin - inner, 0):min(xmax + inner, width)] = False
-    return ring
+    return ring_region(shape, box, [], inner, outer)
 
 
 def ring_metrics(image: np.ndarray, tile: np.ndarray, box) -> tuple[float, float]:
@@ -38,11 +34,10 @@ def ring_metrics(image: np.ndarray, tile: np.ndarray, box) -> tuple[float, float
     ring = ring_mask(image.shape[:2], box)
     if not ring.any():
         return float("nan"), float("nan")
-    out, ground = image[ring].astype(np.float32), tile[ring].astype(np.float32)
-    weights = np.array([0.299, 0.587, 0.114], np.float32)
-    spread = float((ground @ weights).std())
-    ratio = float((out @ weights).std()) / spread if spread > 0 else float("nan")
-    return float(np.abs(out - ground).mean()), ratio
+    out, ground = image[ring], tile[ring]
+    spread = float(luma(ground).std())
+    ratio = float(luma(out).std()) / spread if spread > 0 else float("nan")
+    return float(np.abs(out.astype(np.float32) - ground.astype(np.float32)).mean()), ratio
 
 
 def measure(table) -> tuple[list[float], list[float]]:

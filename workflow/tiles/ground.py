@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 
 import cv2
@@ -103,20 +104,19 @@ class PlaneGround:
 
     grounds: np.ndarray
 
-    @property
-    def mean(self) -> np.ndarray:
-        return self.grounds.mean(axis=0)
-
-    @property
-    def spread(self) -> np.ndarray:
-        return self.grounds.std(axis=0) + 1e-6
+    @functools.cached_property
+    def standardised(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, spread, the grounds standardised by them), computed once: placement measures
+        many windows against them."""
+        mean, spread = self.grounds.mean(axis=0), self.grounds.std(axis=0) + 1e-6
+        return mean, spread, (self.grounds - mean) / spread
 
     def distance(self, image: np.ndarray, region: np.ndarray | None = None) -> float:
         """Mean distance of the descriptor of `image` (over `region`, else every pixel) to its
         NEIGHBOURS nearest plane grounds, each feature standardised by the plane grounds."""
         region = np.ones(image.shape[:2], bool) if region is None else region
-        point = (descriptor(image, region) - self.mean) / self.spread
-        reference = (self.grounds - self.mean) / self.spread
+        mean, spread, reference = self.standardised
+        point = (descriptor(image, region) - mean) / spread
         k = min(NEIGHBOURS, len(reference))
         return float(np.partition(np.linalg.norm(reference - point, axis=1), k - 1)[:k].mean())
 
