@@ -9,12 +9,15 @@
 #   copy_paste/  the control: real bank planes pasted on background tiles (rules/copy_paste.smk)
 #   datasets/    one YOLO dataset per experiment                       (rules/datasets.smk)
 #   detect/      {arch}/{experiment}/seed{seed}/ trainings and metrics (rules/detect.smk)
+#   selection/   sets taken from synthetic sets: combined, gated by a baseline detector (rules/selection.smk)
 #   report/      AP tables and plots                                   (rules/report.smk)
 # resources/     the generated demo scenes (demo/, the only folder a rule writes outside results/)
 #
 # Each rules/<stage>.smk loads its stage's params module (workflow/<stage>/params.py: the config
 # keys its jobs read) and runs the stage's commands; the rule files are included in pipeline
-# order, so that a rule names an earlier stage's files as `rules.<rule>.output.<name>`.
+# order, so that a rule names an earlier stage's files as `rules.<rule>.output.<name>`. The
+# selected sets come after detection: the gate reads a baseline training, and the experiments
+# drawing from a selected set train after it.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -33,6 +36,7 @@ include: "rules/inpaint.smk"
 include: "rules/copy_paste.smk"
 include: "rules/datasets.smk"
 include: "rules/detect.smk"
+include: "rules/selection.smk"
 include: "rules/report.smk"
 
 

@@ -34,11 +34,10 @@ from workflow.inpaint import run
 from workflow.inpaint.repaint import Sampler
 from workflow.inpaint.settings import InpaintSettings
 from workflow.inpaint.timetable import count_evaluations
+from workflow.detect.finder import load_finder, predict
 from workflow.report.quality import (
     judge_synthetic,
-    load_judge,
     picker_scores,
-    predict,
     wilson_interval,
 )
 
@@ -80,7 +79,7 @@ def main(argv=None) -> None:
     device = "cpu"
     offline_environment("results/detect/ultralytics")
     disable_label_cache()
-    judge = load_judge(Path(args.judge))
+    judge = load_finder(Path(args.judge))
     picker, picker_spec = load_model("results/diffusion/cherry_picker/model.pt", device)
     target_id = cfg["classes"]["names"].index(cfg["classes"]["target"])
     samplers = [Sampler(args.respacing, r, j, "ddpm") for r, j in REPAINT] + [Sampler(n, 1, 1, "ddim") for n in FAST]

@@ -37,11 +37,10 @@ from workflow.inpaint import placement as pl
 from workflow.inpaint import run
 from workflow.inpaint.settings import InpaintSettings
 from workflow.report import seam
+from workflow.detect.finder import load_finder, predict
 from workflow.report.quality import (
     ceiling,
     judge_synthetic,
-    load_judge,
-    predict,
     real_test_planes,
     wilson_interval,
 )
@@ -130,7 +129,7 @@ def main(argv=None) -> None:
     device = "cpu"
     offline_environment("results/detect/ultralytics")
     disable_label_cache()
-    judge = load_judge(Path(args.judge))
+    judge = load_finder(Path(args.judge))
     target_id = cfg["classes"]["names"].index(cfg["classes"]["target"])
     placements, inputs, windows = painted(run.Chunk(inpaint, args.set, 0), files, device)
     rows = []

@@ -246,9 +246,19 @@ def get_paste_set_pattern():
     return "|".join(get_paste_sets()) or "(?!)"
 
 
+def get_selected_sets():
+    """Names of the selected sets (selection.sets)."""
+    return list(config["selection"]["sets"] or {})
+
+
+def get_selected_set_pattern():
+    """Wildcard constraint matching exactly the names of selection.sets."""
+    return "|".join(get_selected_sets()) or "(?!)"
+
+
 def get_synthetic_sets():
-    """Every synthetic set, inpainted or pasted."""
-    return get_inpaint_sets() + get_paste_sets()
+    """Every synthetic set: inpainted, pasted or selected."""
+    return get_inpaint_sets() + get_paste_sets() + get_selected_sets()
 
 
 def get_synthetic_set_pattern():
@@ -282,7 +292,49 @@ def get_synthetic_manifest(name):
     """The manifest of synthetic set `name`, written by the stage that made it."""
     if name in get_paste_sets():
         return rules.copy_paste.output.manifest.format(set=name)
+    if name in get_selected_sets():
+        return f"results/selection/{name}/manifest.csv"  # rules/selection.smk comes later
     return rules.inpaint_merge.output.manifest.format(set=name)
+
+
+# --- Selected sets (rules/selection.smk) ------------------------------------------------------
+
+
+def get_gate_training():
+    """The gate's baseline training folder (selection.gate: arch and seed)."""
+    gate = config["selection"]["gate"]
+    return os.path.dirname(
+        rules.detect_train.output.metrics.format(
+            arch=gate["arch"], experiment=get_judge_experiment(), seed=gate["seed"]
+        )
+    )
+
+
+def get_select_inputs(wildcards):
+    """The files the job of selected set `wildcards.set` reads: its sources' manifests, its
+    needs when auto-sized and, when gated, the gate's baseline training."""
+    entry = config["selection"]["sets"][wildcards.set]
+    inputs = {
+        "sources": [get_synthetic_manifest(name) for name in entry["sources"]],
+        **get_set_needs(wildcards),
+    }
+    if SELECTION_PARAMS.gated(config, wildcards.set):
+        inputs["gate"] = os.path.join(get_gate_training(), "metrics.json")
+        inputs["gate_weights"] = os.path.join(get_gate_training(), "weights", "best.pt")
+    return inputs
+
+
+def get_select_flags(wildcards):
+    """--needs, and --gate / --config-dir for a gated set, as one string."""
+    flags = optional_flags(get_select_inputs(wildcards))
+    if SELECTION_PARAMS.gated(config, wildcards.set):
+        flags += f" --gate {get_gate_training()} --config-dir results/detect/ultralytics"
+    return flags.strip()
+
+
+def get_select_gpus(wildcards):
+    """A GPU for a gated set's detector, none for a set that only takes planes."""
+    return 1 if SELECTION_PARAMS.gated(config, wildcards.set) else 0
 
 
 # --- Datasets (rules/datasets.smk) ------------------------------------------------------------

@@ -134,6 +134,14 @@ change("experiments.runs.<name>.set",
        "`augment_25`: random_uncond")
 change("copy_paste.sets", value={"random_paste": {"context": "random", "images": 24}},
        text="a set `random_paste` added")
+change("selection.gate.arch", value="yolov5nu")
+# the demo selects no set: a change of an entry's field is one set added
+MIXED = {"selection": {"sets": {"tarmac_mix": {"sources": ["tarmac_canny", "tarmac_paste"], "images": 60}}}}
+for key in ("selection.sets", "selection.sets.<name>.sources", "selection.sets.<name>.images"):
+    change(key, MIXED, "a combined set `tarmac_mix` added")
+change("selection.sets.<name>.threshold",
+       {"selection": {"sets": {"tarmac_gated": {"sources": ["tarmac_canny"], "images": 20, "threshold": 0.25}}}},
+       "a gated set `tarmac_gated` added")
 change("experiments.runs.<name>.focal_gamma", value=1.5)
 change("detect.archs", value=["yolov8n"])
 change("detect.seeds", value=[0, 1, 2, 3, 4, 5])
@@ -154,6 +162,7 @@ change("detect.train.focal_gamma", value=1.5)
 NOTES = [
     (r"data\.(xview|dota)\.", "while `data.demo` is set, outputs of `demo_scenes`"),
     (r"masks\.sam\.", "read only when `masks.method` is `sam`"),
+    (r"selection\.gate\.", "read only by gated sets (a `threshold`; none in the demo)"),
     (r"masks\.grabcut_iterations", "read only when `masks.method` is `grabcut`"),
     (r"masks\.area_fraction_range", "not read when `masks.method` is `box`"),
     (r"diffusion\.\w+\.checkpoint_every", "how a training runs (command line): reruns nothing"),
@@ -276,7 +285,7 @@ def key_changes(config: dict) -> list[Change]:
             continue
         seen.add(key)
         concrete, entry = key, ""
-        if ".<name>." in key:
+        if ".<name>." in key and CHANGES.get(key, (None,))[0] is None:  # an override names its own entry
             entry = entry_name(config, key)
             concrete = key.replace("<name>", entry)
         override, value, text = CHANGES.get(key, (None, None, None))

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow.report.quality import match_plane, summarise_quality, wilson_interval
+from workflow.detect.finder import match_plane
+from workflow.report.quality import summarise_quality, wilson_interval
 
 BOX = (10, 10, 20, 20)  # 100 px
 

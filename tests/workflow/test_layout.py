@@ -14,7 +14,7 @@ from tests.helpers.smk_rules import LAUNCHER
 from workflow.core import codegraph
 
 PACKAGE = REPO / "workflow"
-STAGES = ["scenes", "tiles", "bank", "diffusion", "inpaint", "copy_paste", "datasets", "detect", "report"]
+STAGES = ["scenes", "tiles", "bank", "diffusion", "inpaint", "copy_paste", "datasets", "detect", "selection", "report"]
 
 
 def stage_commands(stage: str) -> set[str]:

@@ -38,6 +38,8 @@ from workflow.report import quality, tables
 from workflow.scenes import index
 from workflow.scenes import params as scenes_params
 from workflow.scenes.sources import DataSettings
+from workflow.selection import params as selection_params
+from workflow.selection.select import SelectSettings
 from workflow.tiles import params as tiles_params
 from workflow.tiles import tiling
 
@@ -218,14 +220,35 @@ def test_datasets_read_their_run_the_seed_and_the_empty_tile_share(config):
 
 
 def test_the_needs_of_a_set_read_the_datasets_of_the_runs_drawing_from_it(config):
-    for section in ("inpaint", "copy_paste"):
-        for name in config[section]["sets"]:
+    for section in ("inpaint", "copy_paste", "selection"):
+        for name in config[section]["sets"] or {}:
             selected = datasets_params.needs_settings(config, name)
             runs = {run for run, entry in config["experiments"]["runs"].items() if entry.get("set") == name}
             assert set(selected["experiments"]) == runs
             for run, values in selected["experiments"].items():
                 assert values == datasets_params.dataset_settings(config, run)
             assert selected["chunks"] == (config["inpaint"]["chunks"] if section == "inpaint" else 1)
+            drawing = {key for key, entry in (config["selection"]["sets"] or {}).items() if name in entry["sources"]}
+            assert set(selected["selections"]) == drawing
+
+
+# --- selection --------------------------------------------------------------------------------
+
+
+def test_a_selected_set_reads_its_entry_and_the_gate_only_when_gated(config):
+    config["selection"]["sets"] = {
+        "gated": {"sources": ["a"], "images": "auto", "threshold": 0.25},
+        "mixed": {"sources": ["a", "b"], "images": 10},
+    }
+    for name, entry in config["selection"]["sets"].items():
+        selected = selection_params.select_settings(config, name)
+        settings = as_settings(selected, SelectSettings)
+        assert settings.entry.sources == tuple(entry["sources"])
+        assert ("gate" in selected) == ("threshold" in entry)
+        assert selection_params.draws(config, name) == (config["selection"]["gate"]["draws"]
+                                                        if "threshold" in entry else 1)
+    assert as_settings(selection_params.select_settings(config, "gated"), SelectSettings).gate.seed == (
+        config["selection"]["gate"]["seed"])
 
 
 # --- detect -----------------------------------------------------------------------------------
@@ -286,7 +309,9 @@ def test_report_jobs_read_the_runs_gamma_paste_sets_and_classes(config):
     settings = as_settings(selected, tables.ReportSettings)
     assert set(settings.runs) == set(config["experiments"]["runs"])
     assert settings.focal_gamma == config["detect"]["train"]["focal_gamma"]
-    assert list(settings.paste_sets) == list(config["copy_paste"]["sets"] or {})
+    selected_paste = [name for name, entry in (config["selection"]["sets"] or {}).items()
+                      if set(entry["sources"]) <= set(config["copy_paste"]["sets"] or {})]
+    assert list(settings.paste_sets) == list(config["copy_paste"]["sets"] or {}) + selected_paste
     assert report_params.curve_epochs(config) == config["detect"]["train"]["epochs"]
     classes = as_settings(report_params.quality_settings(config), quality.QualitySettings).classes
     assert classes.target == config["classes"]["target"]

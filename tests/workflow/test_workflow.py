@@ -55,6 +55,12 @@ CONTRACTS = [
         "inpaint.smk",
         "image labels tile_id crop_id flip x y xmin ymin xmax ymax size_class seed score",
     ),
+    (
+        "results/selection/*/manifest.csv",
+        "selection.smk",
+        "image labels tile_id crop_id xmin ymin xmax ymax set index source_set source_index gate_score"
+        " accepted",
+    ),
     ("results/report/ap.csv", "report.smk", "arch experiment kind seed ap50 ap50_95"),
     (
         "results/report/synthetic_quality.csv",
@@ -76,9 +82,10 @@ PATH_COLUMNS = ("image", "image_path", "labels", "mask", "edges")
 # tools/demo_weights.py runs them to make the files). The demo's synthetic sets give their sizes, so
 # `synthetic_needs` (sets of `images: auto`, config/real.yaml) is left out too; its DAG is tested
 # by tests/workflow/test_config_checks.py. `ground_scores` runs only for sets of context apron
-# (config/real.yaml); its DAG is tested by tests/tiles/test_ground.py.
+# (config/real.yaml); its DAG is tested by tests/tiles/test_ground.py. The demo selects no set
+# (`select_set`: the tiny run gates one and combines another).
 OPTIONAL_RULES = {"pretrain", "pretrain_grid", "detect_pretrain_data", "detect_pretrain", "synthetic_needs",
-                  "ground_scores"}
+                  "ground_scores", "select_set"}
 
 
 def test_default_config_dry_run_schedules_every_rule(tmp_path):
@@ -151,9 +158,9 @@ def test_tiny_run_quality_table_judges_every_synthetic_image(tiny_workflow):
     report = tiny_workflow / "results/report"
     summary = pd.read_csv(report / "synthetic_quality.csv")
     images = pd.read_csv(report / "synthetic_quality_images.csv")
-    sets = {p.parent.name: len(pd.read_csv(p)) for stage in ("inpaint", "copy_paste")
+    sets = {p.parent.name: len(pd.read_csv(p)) for stage in ("inpaint", "copy_paste", "selection")
             for p in (tiny_workflow / "results" / stage).glob("*/manifest.csv")}
-    assert "tarmac_paste" in sets
+    assert {"tarmac_paste", "tarmac_gated", "tarmac_mix"} <= set(sets)
     assert set(summary["set"]) == set(sets) and set(summary["arch"]) == {"yolov8n"}
     for row in summary.itertuples():
         assert row.images == sets[row.set] == len(images[(images["set"] == row.set) & (images["arch"] == row.arch)])
@@ -166,3 +173,23 @@ def test_tiny_run_quality_table_judges_every_synthetic_image(tiny_workflow):
     assert (images["judge_confidence"] == metrics["confidence"]).all()
     for name in sets:
         assert (report / f"judged_{name}_yolov8n.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_tiny_run_gates_with_the_baseline_detector_and_combines_half_and_half(tiny_workflow):
+    import pandas as pd
+
+    results = tiny_workflow / "results"
+    gated = pd.read_csv(results / "selection/tarmac_gated/manifest.csv")
+    summary = json.loads((results / "selection/tarmac_gated/summary.json").read_text())
+    source = summary["sources"]["tarmac_canny"]
+    assert len(gated) == 4 and set(gated["source_set"]) == {"tarmac_canny"}
+    assert source["accepted"] + source["filled"] == 4 == len(gated)
+    assert int(gated["accepted"].sum()) == source["accepted"]
+    assert gated["gate_score"].between(0, 1).all() and source["gate_cpu_seconds"] > 0
+    assert (gated.loc[gated["accepted"], "gate_score"] >= 0.01).all()
+    assert source["drawn"] <= 8  # 2 draws per plane kept
+    mixed = pd.read_csv(results / "selection/tarmac_mix/manifest.csv")
+    assert list(mixed["source_set"][:4]) == ["tarmac_canny", "tarmac_paste"] * 2
+    dataset = json.loads((results / "datasets/mix_replacement_50/manifest.json").read_text())
+    assert dataset["synthetic"]["set"] == "tarmac_mix"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -92,12 +93,15 @@ def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.Dat
     class_id = s.classes.target_id
     rows = []
     for i in range(images):
+        started = time.process_time()  # the CPU seconds of drawing and pasting (not writing)
         rng = np.random.default_rng([s.seed, pl.set_key(name), i])
         p = pl.plan(rng, tiles, pool, window, s.feather, s.placement_tries, planes, s.true_size)
         image_name = f"{name}_{i:05d}"
-        io.write_png(out / "images" / f"{image_name}.png", paste_one(p, crops[p.crop_id], s.feather))
+        pasted = paste_one(p, crops[p.crop_id], s.feather)
+        seconds = time.process_time() - started
+        io.write_png(out / "images" / f"{image_name}.png", pasted)
         (out / "labels" / f"{image_name}.txt").write_text(pl.label_text(p, class_id))
-        rows.append(pl.record(p, image_name, i) | dict(score=np.nan))
+        rows.append(pl.record(p, image_name, i) | dict(score=np.nan, cpu_seconds=round(seconds, 4)))
     log.info("%s: %d pasted planes, %d without a free window", name, len(rows),
              sum(r["overlaps"] for r in rows))
     return pd.DataFrame(rows)
@@ -105,10 +109,10 @@ def make_set(s: PasteSettings, name: str, bank: pd.DataFrame, background: pd.Dat
 
 def manifest_columns(table: pd.DataFrame, s: PasteSettings, name: str) -> pd.DataFrame:
     """The columns an inpainted set's manifest has beyond the placement's (workflow.inpaint.run),
-    filled for a paste: no model, sampler or candidates."""
+    filled for a paste: no model, sampler, candidates or network evaluations."""
     return table.assign(candidate_scores="", guidance_scale=0.0, set=name, chunk=0, model=METHOD,
                         context=s.sets[name].context, seed=s.seed, sampler=METHOD, step="",
-                        respacing=0, jump_length=0, jump_n_sample=0, candidates=1)
+                        respacing=0, jump_length=0, jump_n_sample=0, candidates=1, evaluations=0)
 
 
 def main(argv=None) -> None:

@@ -101,14 +101,21 @@ RESERVED_RUN_NAMES = ("learning_curve",)
 
 
 def synthetic_sets(config: Mapping[str, Any]) -> dict[str, str]:
-    """Every synthetic set name -> the config section that defines it (inpaint or copy_paste);
-    a name in both is an error (experiments, the judge and the report know sets by name)."""
+    """Every synthetic set name -> the config section that defines it (inpaint, copy_paste or
+    selection); a name in two is an error (experiments, the judge and the report know sets by
+    name), as is a selected set whose source is not an inpainted or pasted set."""
     inpainted, pasted = config["inpaint"]["sets"], config["copy_paste"]["sets"] or {}
-    both = sorted(set(inpainted) & set(pasted))
-    if both:
-        raise ValueError(f"config key 'copy_paste.sets.{both[0]}': also a key of inpaint.sets; "
-                         "a synthetic set name must be unique")
-    return {**{name: "inpaint" for name in inpainted}, **{name: "copy_paste" for name in pasted}}
+    selected = (config.get("selection") or {}).get("sets") or {}
+    made = {**{name: "inpaint" for name in inpainted}, **{name: "copy_paste" for name in pasted}}
+    for section, names in (("copy_paste", pasted), ("selection", selected)):
+        for name in names:
+            if name in inpainted or (section == "selection" and name in pasted):
+                raise ValueError(f"config key '{section}.sets.{name}': also a key of another set "
+                                 "section; a synthetic set name must be unique")
+    for name, entry in selected.items():
+        for source in entry["sources"]:
+            check_member(f"selection.sets.{name}.sources", source, made, "inpaint.sets or copy_paste.sets")
+    return {**made, **{name: "selection" for name in selected}}
 
 
 def check_pretrain_seed(pretrain_seed: int, demo_seed: int | None) -> None:
@@ -255,7 +262,7 @@ def gpu_count(key: str, device: str) -> int:
 # Maps whose entries a layered config file removes by setting them to null: the demo's
 # experiments, synthetic sets and diffusion models need not be repeated to be left out.
 REMOVABLE_ENTRIES = (("experiments", "runs"), ("inpaint", "sets"), ("copy_paste", "sets"),
-                     ("diffusion", "models"))
+                     ("selection", "sets"), ("diffusion", "models"))
 
 
 def drop_removed_entries(config: dict) -> list[str]:
@@ -439,8 +446,11 @@ def _check_experiments(config: Mapping[str, Any]) -> None:
                              f"results/detect/{{arch}}/{name}/; choose another")
         if run.get("set") is not None:
             check_member(f"experiments.runs.{name}.set", run["set"], sets,
-                         "inpaint.sets or copy_paste.sets")
+                         "inpaint.sets, copy_paste.sets or selection.sets")
     detect = config["detect"]
+    selection = config.get("selection") or {}
+    if any(entry.get("threshold") is not None for entry in (selection.get("sets") or {}).values()):
+        check_member("selection.gate.arch", selection["gate"]["arch"], detect["archs"], "detect.archs")
     if detect["start"] == "weights":
         missing = [a for a in detect["archs"] if a not in (detect["weights"] or {})]
         if missing:

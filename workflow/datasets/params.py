@@ -30,12 +30,13 @@ def dataset_settings(config: Mapping[str, Any], experiment: str) -> dict:
 
 
 def synthetic_entry(config: Mapping[str, Any], set_name: str) -> tuple[str, Mapping[str, Any]]:
-    """The section (inpaint | copy_paste) holding synthetic set `set_name`, and its entry."""
-    for section in ("inpaint", "copy_paste"):
-        sets = config[section]["sets"] or {}
+    """The section (inpaint | copy_paste | selection) holding synthetic set `set_name`, and its
+    entry."""
+    for section in ("inpaint", "copy_paste", "selection"):
+        sets = (config.get(section) or {}).get("sets") or {}
         if set_name in sets:
             return section, sets[set_name]
-    raise KeyError(f"synthetic set {set_name!r} is in neither inpaint.sets nor copy_paste.sets")
+    raise KeyError(f"synthetic set {set_name!r} is in none of inpaint.sets, copy_paste.sets, selection.sets")
 
 
 def auto_sized(config: Mapping[str, Any], set_name: str) -> bool:
@@ -43,14 +44,32 @@ def auto_sized(config: Mapping[str, Any], set_name: str) -> bool:
     return synthetic_entry(config, set_name)[1]["images"] == "auto"
 
 
+def drawing_experiments(config: Mapping[str, Any], set_name: str) -> dict:
+    """The dataset settings of every experiment drawing from `set_name`."""
+    runs = config["experiments"]["runs"]
+    return {name: dataset_settings(config, name) for name, run in runs.items() if run.get("set") == set_name}
+
+
 def needs_settings(config: Mapping[str, Any], set_name: str) -> dict:
     """--settings of the needs of `set_name`: the dataset settings of every experiment drawing
-    from it, and the jobs it is made in (inpaint.chunks; one for a copy-paste set)."""
+    from it, the jobs it is made in (inpaint.chunks; one for other sets), and for each selected
+    set drawing from it (selection.sets) that set's experiments, its number of sources and the
+    planes it draws per plane it keeps (selection.gate.draws when gated, else 1)."""
     section, _ = synthetic_entry(config, set_name)
-    runs = config["experiments"]["runs"]
+    selection = config.get("selection") or {}
+    selections = {}
+    for name, entry in (selection.get("sets") or {}).items():
+        if set_name in entry["sources"]:
+            gated = entry.get("threshold") is not None
+            selections[name] = {
+                "sources": len(entry["sources"]),
+                "draws": selection["gate"]["draws"] if gated else 1,
+                "images": entry["images"],
+                "experiments": drawing_experiments(config, name),
+            }
     return {
         "set": set_name,
         "chunks": config["inpaint"]["chunks"] if section == "inpaint" else 1,
-        "experiments": {name: dataset_settings(config, name) for name, run in runs.items()
-                        if run.get("set") == set_name},
+        "experiments": drawing_experiments(config, set_name),
+        "selections": selections,
     }

@@ -39,6 +39,7 @@ from workflow.diffusion.gaussian import make_diffusion
 from workflow.inpaint import placement as pl
 from workflow.inpaint.repaint import Guidance, inpaint, prepare_network
 from workflow.inpaint.settings import ChunkSettings, InpaintSettings, SetSpec, chunk_indices
+from workflow.inpaint.timetable import count_evaluations
 from workflow.tiles.ground import PlaneGround
 
 log = logging.getLogger(__name__)
@@ -102,14 +103,15 @@ class WindowInputs:
 @dataclasses.dataclass(frozen=True)
 class Inpainted:
     """One placement inpainted: its unknown region (S, S) bool, the kept final window (S, S, 3)
-    uint8 (the plane laid into the tile's ground), the kept candidate's cherry-picker score and
-    every candidate's."""
+    uint8 (the plane laid into the tile's ground), the kept candidate's cherry-picker score,
+    every candidate's, and the CPU seconds its candidates took (their share of each batch)."""
 
     placement: pl.Placement
     unknown: np.ndarray
     window: np.ndarray
     score: float
     scores: list[float]
+    cpu_seconds: float
 
 
 def load_networks(chunk: Chunk, files: ChunkFiles, device) -> Networks:
@@ -184,25 +186,28 @@ def plan_chunk(chunk: Chunk, files: ChunkFiles, window: int) -> tuple[range, lis
 
 def best_candidates(chunk: Chunk, nets: Networks, inputs: list[WindowInputs], device) -> list:
     """K candidates of each placement's window, sampled in batches and laid into their ground ->
-    per placement the best (final window, score) and every candidate's score; batch b is
-    seeded by (seed, set, chunk, b)."""
+    per placement the best (final window, score), every candidate's score and the CPU seconds
+    of its candidates (process time, every thread); batch b is seeded by (seed, set, chunk, b)."""
     s = chunk.settings
     rows = [j for j in range(len(inputs)) for _ in range(chunk.spec.candidates)]
-    best, scored = [None] * len(inputs), [[] for _ in inputs]
+    best, scored, cpu = [None] * len(inputs), [[] for _ in inputs], [0.0] * len(inputs)
     for b, start in enumerate(range(0, len(rows), s.batch_size)):
         batch = rows[start : start + s.batch_size]
         seed = np.random.SeedSequence([s.seed, pl.set_key(chunk.name), chunk.index, b]).generate_state(1)[0]
         generator = torch.Generator(device).manual_seed(int(seed))
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         windows = [inputs[j] for j in batch]
         painted = inpaint_batch(nets, s, windows, generator, device)
         images, scores = laid_in(nets, s, windows, painted, device)
-        log.info("batch %d: %d windows in %.1f s", b, len(batch), time.perf_counter() - started)
+        batch_cpu = time.process_time() - started_cpu
+        log.info("batch %d: %d windows in %.1f s (%.1f CPU-s)", b, len(batch), time.perf_counter() - started,
+                 batch_cpu)
         for j, image, score in zip(batch, images, scores):
+            cpu[j] += batch_cpu / len(batch)
             scored[j].append(float(score))
             if best[j] is None or score > best[j][1]:
                 best[j] = (image, float(score))
-    return [(image, score, scores) for (image, score), scores in zip(best, scored)]
+    return [(image, score, scores, seconds) for (image, score), scores, seconds in zip(best, scored, cpu)]
 
 
 def inpaint_placements(chunk: Chunk, nets: Networks, placements: list[pl.Placement], device) -> list[Inpainted]:
@@ -213,8 +218,8 @@ def inpaint_placements(chunk: Chunk, nets: Networks, placements: list[pl.Placeme
         ground, unknown, cond = pl.window_inputs(p, chunk.settings.mask_dilation, nets.condition)
         inputs.append(WindowInputs(p, ground, unknown, cond, p.size_class))
     best = best_candidates(chunk, nets, inputs, device)
-    return [Inpainted(p, w.unknown, image, score, scores)
-            for p, w, (image, score, scores) in zip(placements, inputs, best)]  # fmt: skip
+    return [Inpainted(p, w.unknown, image, score, scores, seconds)
+            for p, w, (image, score, scores, seconds) in zip(placements, inputs, best)]  # fmt: skip
 
 
 def run_chunk(chunk: Chunk, files: ChunkFiles, class_id: int, out: Path, device) -> pd.DataFrame:
@@ -233,7 +238,7 @@ def write_chunk(out: Path, set_name: str, indices, inpainted: list[Inpainted], c
         (Path(out) / folder).mkdir(parents=True, exist_ok=True)
     records = [
         write_image(Path(out), set_name, i, r, class_id)
-        | dict(candidate_scores=";".join(f"{v:.4f}" for v in r.scores))
+        | dict(candidate_scores=";".join(f"{v:.4f}" for v in r.scores), cpu_seconds=round(r.cpu_seconds, 4))
         for i, r in zip(indices, inpainted)
     ]
     return pd.DataFrame(records)
@@ -250,10 +255,11 @@ def write_image(out: Path, set_name: str, i: int, r: Inpainted, class_id: int):
 def add_sampler_columns(table: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
     s, spec = chunk.settings, chunk.spec
     sampler = s.make_sampler()
+    evaluations = count_evaluations(sampler.respacing, sampler.jump_length, sampler.jump_n_sample)
     extra = dict(set=chunk.name, chunk=chunk.index, model=spec.model, context=spec.context,
                  seed=s.seed, sampler=s.sampler, step=sampler.step, respacing=sampler.respacing,
                  jump_length=sampler.jump_length, jump_n_sample=sampler.jump_n_sample,
-                 candidates=spec.candidates)  # fmt: skip
+                 candidates=spec.candidates, evaluations=evaluations * spec.candidates)  # fmt: skip
     return table.assign(**extra)
 
 

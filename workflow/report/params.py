@@ -2,7 +2,8 @@
 
 Snakemake reruns a job when its params change, so each job gets the keys its result depends on
 and no others (config/README.md, "Reruns"): the AP tables read the runs (their kind and sweep
-value), the default focal gamma and the names of the copy-paste sets (the control); the learning
+value), the default focal gamma and the names of the control's sets (copy-paste, and the
+selected sets drawing only from them); the learning
 curve plot marks `detect.train.epochs`; the synthetic quality reads the class names and target.
 The commands accept exactly these (tests/workflow/test_params.py). rules/report.smk loads this
 file by path: it imports nothing from the package.
@@ -18,8 +19,15 @@ def tables_settings(config: Mapping[str, Any]) -> dict:
     return {
         "runs": config["experiments"]["runs"],
         "focal_gamma": config["detect"]["train"]["focal_gamma"],
-        "paste_sets": list(config["copy_paste"]["sets"] or {}),
+        "paste_sets": paste_sets(config),
     }
+
+
+def paste_sets(config: Mapping[str, Any]) -> list[str]:
+    """The control's sets: copy_paste.sets and the selected sets drawing from them only."""
+    pasted = list(config["copy_paste"]["sets"] or {})
+    selected = config["selection"]["sets"] or {}
+    return pasted + [name for name, entry in selected.items() if set(entry["sources"]) <= set(pasted)]
 
 
 def curve_epochs(config: Mapping[str, Any]) -> int:

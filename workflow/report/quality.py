@@ -39,11 +39,11 @@ from workflow.core.labels import ClassSettings, read_yolo
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
 from workflow.core.tensors import to_tensor
+from workflow.detect.finder import Finder, load_finder, match_plane, predict
 from workflow.report import diversity, seam
 
 log = logging.getLogger(__name__)
 
-IOU_FOUND = 0.5
 FOUND, MISSED = (0, 200, 0), (230, 0, 0)
 
 
@@ -54,16 +54,6 @@ class QualitySettings:
     batch: int = 32  # images per prediction batch
 
 
-@dataclasses.dataclass(frozen=True)
-class Judge:
-    """A detector trained on real images only, and the confidence at which it is read."""
-
-    arch: str
-    weights: Path
-    confidence: float  # its best-F1 plane confidence on the test split
-    imgsz: int
-
-
 def wilson_interval(found: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion found / n (nan, nan when n is 0)."""
     from scipy.stats import binomtest
@@ -72,53 +62,6 @@ def wilson_interval(found: int, n: int, level: float = 0.95) -> tuple[float, flo
         return math.nan, math.nan
     interval = binomtest(found, n).proportion_ci(confidence_level=level, method="wilson")
     return float(interval.low), float(interval.high)
-
-
-def box_iou(box, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one pixel box with each of (N, 4) boxes -> (N,)."""
-    from torchvision.ops import box_iou as iou
-
-    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
-    return iou(torch.as_tensor([list(map(float, box))], dtype=torch.float64), boxes)[0].numpy()
-
-
-def match_plane(box, pred_boxes: np.ndarray, pred_confidences: np.ndarray, threshold: float):
-    """(found, best IoU, its confidence) of one labelled plane among plane predictions.
-
-    Only predictions with confidence >= threshold count; found when the best of them overlaps the
-    box at IoU >= 0.5 (both edges included). No such prediction: (False, 0.0, nan).
-    """
-    keep = np.asarray(pred_confidences, dtype=np.float64) >= threshold
-    if not keep.any():
-        return False, 0.0, math.nan
-    ious = box_iou(box, np.asarray(pred_boxes)[keep])
-    best = int(np.argmax(ious))
-    return bool(ious[best] >= IOU_FOUND), float(ious[best]), float(np.asarray(pred_confidences)[keep][best])
-
-
-def load_judge(folder: Path) -> Judge:
-    """The judge of a baseline training folder (weights/best.pt and metrics.json)."""
-    metrics = json.loads((folder / "metrics.json").read_text())
-    if metrics.get("experiment") != "baseline":
-        raise ValueError(f"{folder}: the judge must be a baseline training, got {metrics.get('experiment')!r}")
-    return Judge(metrics["arch"], folder / "weights" / "best.pt", float(metrics["confidence"]),
-                 int(metrics["settings"]["imgsz"]))
-
-
-def predict(judge: Judge, images: list[str], target_id: int, batch: int, device: str):
-    """Plane predictions of every image -> list of ((N, 4) pixel boxes, (N,) confidences)."""
-    from ultralytics import YOLO
-
-    model = YOLO(str(judge.weights))
-    found = []
-    for start in range(0, len(images), batch):
-        results = model.predict(images[start:start + batch], imgsz=judge.imgsz, conf=0.001,
-                                device=device, verbose=False)
-        for result in results:
-            boxes = result.boxes
-            plane = boxes.cls.cpu().numpy().astype(int) == target_id
-            found.append((boxes.xyxy.cpu().numpy()[plane], boxes.conf.cpu().numpy()[plane]))
-    return found
 
 
 def picker_scores(picker, size: int, table: pd.DataFrame, device) -> np.ndarray:
@@ -135,7 +78,7 @@ def picker_scores(picker, size: int, table: pd.DataFrame, device) -> np.ndarray:
                                for i in range(0, len(windows), 64)]) if windows else np.zeros(0)
 
 
-def judge_synthetic(judge: Judge, table: pd.DataFrame, predictions) -> pd.DataFrame:
+def judge_synthetic(judge: Finder, table: pd.DataFrame, predictions) -> pd.DataFrame:
     """Per synthetic image: found, best IoU and confidence of its inpainted plane."""
     rows = []
     for row, (boxes, confidences) in zip(table.itertuples(), predictions):
@@ -158,7 +101,7 @@ def real_test_planes(manifest: str | Path, target_id: int) -> tuple[list[str], l
     return images, boxes
 
 
-def ceiling(judge: Judge, boxes: list[np.ndarray], predictions) -> tuple[int, int]:
+def ceiling(judge: Finder, boxes: list[np.ndarray], predictions) -> tuple[int, int]:
     """(found, planes) over the real test planes, by the same rule."""
     found = n = 0
     for tile_boxes, (pred_boxes, confidences) in zip(boxes, predictions):
@@ -277,7 +220,7 @@ def main(argv=None) -> None:
                                  if picker is not None else math.nan)
     test_images, test_boxes = real_test_planes(args.detect_tiles, target_id)
     frames, real = [], {}
-    for judge in map(load_judge, args.judges):
+    for judge in map(load_finder, args.judges):
         real[judge.arch] = ceiling(judge, test_boxes, predict(judge, test_images, target_id,
                                                               settings.batch, device))
         for name, table in sets.items():
