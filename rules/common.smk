@@ -293,7 +293,9 @@ def get_synthetic_manifest(name):
     if name in get_paste_sets():
         return rules.copy_paste.output.manifest.format(set=name)
     if name in get_selected_sets():
-        return f"results/selection/{name}/manifest.csv"  # rules/selection.smk comes later
+        return (
+            f"results/selection/{name}/manifest.csv"  # rules/selection.smk comes later
+        )
     return rules.inpaint_merge.output.manifest.format(set=name)
 
 
@@ -328,7 +330,9 @@ def get_select_flags(wildcards):
     """--needs, and --gate / --config-dir for a gated set, as one string."""
     flags = optional_flags(get_select_inputs(wildcards))
     if SELECTION_PARAMS.gated(config, wildcards.set):
-        flags += f" --gate {get_gate_training()} --config-dir results/detect/ultralytics"
+        flags += (
+            f" --gate {get_gate_training()} --config-dir results/detect/ultralytics"
+        )
     return flags.strip()
 
 
