@@ -57,7 +57,7 @@ def test_shares_are_equal_the_first_ones_one_more():
 
 
 def test_combined_set_interleaves_its_sources_so_every_prefix_is_shared_alike():
-    table, summary = select.select(settings(["a", "b"], 5), {"a": source("a", 9), "b": source("b", 9)}, 5)
+    table, rejected, summary = select.select(settings(["a", "b"], 5), {"a": source("a", 9), "b": source("b", 9)}, 5)
     assert list(table["source_set"]) == ["a", "b", "a", "b", "a"]
     assert list(table["source_index"]) == [0, 0, 1, 1, 2]
     assert list(table["index"]) == [0, 1, 2, 3, 4] and set(table["set"]) == {"chosen"}
@@ -75,9 +75,9 @@ def test_a_source_too_small_for_its_share_names_the_set_and_the_size_needed():
 def test_gate_takes_the_first_accepted_in_draw_order_and_stops_scoring():
     scores = np.array([0.1, 0.9, 0.2, 0.5, 0.7] + [0.9] * 75)  # accepted: 1, 3, 4, ...
     scorer = ColumnScorer()
-    table, summary = select.select(settings(["a"], 3, threshold=0.5), {"a": source("a", 80, scores)}, 3, scorer)
+    table, rejected, summary = select.select(settings(["a"], 3, threshold=0.5), {"a": source("a", 80, scores)}, 3, scorer)
     assert list(table["source_index"]) == [1, 3, 4]
-    assert table["accepted"].all() and list(table["gate_score"]) == [0.9, 0.5, 0.7]  # 0.5: at the threshold
+    assert list(rejected["index"]) == [0, 2] and list(rejected["gate_score"]) == [0.1, 0.2]  # left out    assert table["accepted"].all() and list(table["gate_score"]) == [0.9, 0.5, 0.7]  # 0.5: at the threshold
     assert scorer.scored == select.BATCH  # one batch held the three; the rest was never scored
     a = summary["a"]
     assert (a["drawn"], a["accepted"], a["filled"]) == (5, 3, 0)  # drawn up to the last one taken
@@ -89,14 +89,15 @@ def test_gate_takes_the_first_accepted_in_draw_order_and_stops_scoring():
 
 def test_a_source_that_runs_out_fills_its_share_with_its_best_rejected():
     scores = np.array([0.1, 0.6, 0.3, 0.2, 0.05, 0.4, 0.0, 0.0])
-    table, summary = select.select(settings(["a"], 2, threshold=0.5, draws=4), {"a": source("a", 8, scores)}, 2,
+    table, rejected, summary = select.select(settings(["a"], 2, threshold=0.5, draws=4), {"a": source("a", 8, scores)}, 2,
                                    ColumnScorer())  # fmt: skip
     assert list(table["source_index"]) == [1, 5] and list(table["accepted"]) == [True, False]
+    assert list(rejected["index"]) == [0, 2, 3, 4, 6, 7]  # the best rejected (5) fills the share
     assert (summary["a"]["drawn"], summary["a"]["accepted"], summary["a"]["filled"]) == (8, 1, 1)
 
 
 def test_nothing_accepted_leaves_the_cost_per_accepted_plane_undefined():
-    table, summary = select.select(settings(["a"], 1, threshold=0.5, draws=2), {"a": source("a", 2)}, 1,
+    table, rejected, summary = select.select(settings(["a"], 1, threshold=0.5, draws=2), {"a": source("a", 2)}, 1,
                                    ColumnScorer())  # fmt: skip
     assert len(table) == 1 and not table["accepted"].any()
     assert summary["a"]["accepted"] == 0 and math.isnan(summary["a"]["cpu_seconds_per_accepted"])

@@ -113,10 +113,11 @@ class Scorer:
                          for r, (boxes, confidences) in zip(rows.itertuples(), predictions)])  # fmt: skip
 
 
-def gate_source(table: pd.DataFrame, share: int, threshold: float, score: Scorer) -> tuple[pd.DataFrame, dict]:
+def gate_source(table: pd.DataFrame, share: int, threshold: float, score: Scorer):
     """The first `share` images of `table` (in draw order) the gate accepts, scoring in batches
     only as far as needed; short of them, its best rejected ones -> (taken rows with gate_score
-    and accepted, the source's counts and costs)."""
+    and accepted, the rejected rows left out with their gate_score, the source's counts and
+    costs)."""
     scores = np.full(len(table), np.nan)
     before = score.cpu_seconds
     drawn = 0
@@ -130,8 +131,9 @@ def gate_source(table: pd.DataFrame, share: int, threshold: float, score: Scorer
     filled = rejected[np.argsort(-scores[rejected], kind="stable")][: share - len(accepted)]
     taken = table.iloc[np.sort(np.concatenate([accepted, filled]))].assign(
         gate_score=lambda t: scores[t.index], accepted=lambda t: scores[t.index] >= threshold)
+    left_out = table.iloc[np.setdiff1d(rejected, filled)].assign(gate_score=lambda t: scores[t.index])
     counts = costs(table.iloc[:drawn], len(accepted), score.cpu_seconds - before)
-    return taken, counts | dict(filled=int(len(filled)))
+    return taken, left_out, counts | dict(filled=int(len(filled)))
 
 
 def costs(drawn: pd.DataFrame, accepted: int, gate_seconds: float) -> dict:
@@ -147,9 +149,10 @@ def costs(drawn: pd.DataFrame, accepted: int, gate_seconds: float) -> dict:
 
 
 def select(s: SelectSettings, sources: dict[str, pd.DataFrame], images: int,
-           score: Scorer | None = None) -> tuple[pd.DataFrame, dict]:
-    """The selected set's rows, interleaved over its sources, and per source its summary."""
-    taken, summary = [], {}
+           score: Scorer | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The selected set's rows, interleaved over its sources; the rows the gate rejected and
+    left out (with their source_set and gate_score); per source its summary."""
+    taken, left_out, summary = [], [], {}
     for name, share in zip(s.entry.sources, shares(images, len(s.entry.sources))):
         table = sources[name].reset_index(drop=True)
         available = len(table) // (s.gate.draws if s.gate else 1)
@@ -161,20 +164,23 @@ def select(s: SelectSettings, sources: dict[str, pd.DataFrame], images: int,
             rows = table.iloc[:share].assign(gate_score=math.nan, accepted=True)
             summary[name] = costs(table.iloc[:share], share, 0.0) | dict(filled=0)
         else:
-            rows, summary[name] = gate_source(table, share, s.entry.threshold, score)
+            rows, rejected, summary[name] = gate_source(table, share, s.entry.threshold, score)
+            left_out.append(rejected.assign(source_set=name))
             log.info("%s from %s: %s", s.set, name, summary[name])
         taken.append(rows.assign(source_set=name, source_index=rows["index"], rank=np.arange(len(rows)),
                                  order=len(taken)))  # fmt: skip
     table = pd.concat(taken, ignore_index=True).sort_values(["rank", "order"], kind="stable")
     table = table.drop(columns=["rank", "order"]).reset_index(drop=True)
-    return table.assign(set=s.set, index=np.arange(len(table))), summary
+    rejected = pd.concat(left_out, ignore_index=True) if left_out else table.iloc[:0]
+    return table.assign(set=s.set, index=np.arange(len(table))), rejected, summary
 
 
-def sheet(table: pd.DataFrame, max_images: int) -> np.ndarray:
-    """The first taken images (green box: accepted, red: filled in rejected), with their source
-    and gate score."""
+def sheet(table: pd.DataFrame, rejected: pd.DataFrame, max_images: int) -> np.ndarray:
+    """The first taken images (green box: accepted, red: a rejected one filling a share), then
+    the first rejected ones the gate left out (red), with their source and gate score."""
     cells, captions = [], []
-    for row in table.head(max_images).itertuples():
+    shown = pd.concat([table.head(max_images), rejected.head(max_images).assign(accepted=False)])
+    for row in shown.itertuples():
         colour = ACCEPTED if row.accepted else REJECTED
         cells.append(draw_box(io.read_png(row.image), (row.xmin, row.ymin, row.xmax, row.ymax), colour))
         score = "" if pd.isna(row.gate_score) else f" {row.gate_score:.2f}"
@@ -192,7 +198,7 @@ def main(argv=None) -> None:
     parser.add_argument("--config-dir", type=Path, help="YOLO_CONFIG_DIR, with --gate")
     for flag in ("--manifest", "--summary", "--contact-sheet"):
         parser.add_argument(flag, required=True, type=Path)
-    parser.add_argument("--contact-sheet-images", type=int, default=32)
+    parser.add_argument("--contact-sheet-images", type=int, default=24)
     args = parser.parse_args(argv)
     s = read_settings(args.settings, SelectSettings)
     sources = {Path(path).parent.name: pd.read_csv(path) for path in args.sources}
@@ -210,13 +216,14 @@ def main(argv=None) -> None:
         disable_label_cache()
         score = Scorer(load_finder(args.gate, s.entry.threshold), s.classes.target_id, pick_device("auto"))
     images = set_images(s.entry.images, args.needs, s.set)
-    table, summary = select(s, sources, images, score)
+    table, rejected, summary = select(s, sources, images, score)
     io.write_csv(args.manifest, table)
     io.write_json(args.summary, dict(set=s.set, images=len(table), threshold=s.entry.threshold,
                                      gate=dataclasses.asdict(s.gate) if s.gate else None, sources=summary))
     taken = int(table["accepted"].sum())
-    io.write_png(args.contact_sheet, titled(sheet(table, args.contact_sheet_images),
-                                            f"{s.set}: {len(table)} images, {taken} accepted"))
+    title = (f"{s.set}: {len(table)} images, {taken} accepted"
+             + (f"; then {min(len(rejected), args.contact_sheet_images)} the gate left out" if len(rejected) else ""))
+    io.write_png(args.contact_sheet, titled(sheet(table, rejected, args.contact_sheet_images), title))
     log.info("%s: %d images from %s (%d accepted)", s.set, len(table), list(sources), taken)
 
 
