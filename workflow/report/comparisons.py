@@ -111,7 +111,7 @@ def plot(comparisons: pd.DataFrame, path) -> None:
             ax.errorbar(rows["mean_diff"], y, xerr=np.nan_to_num(err), fmt="o", capsize=3, label=arch)
         ax.axvline(0, color="grey", linestyle="dashed", linewidth=1)
         ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
-        ax.set_xlabel(f"paired difference of plane {title} (a - b), mean over seeds, 95 % t interval")
+        ax.set_xlabel(f"paired difference of plane {title} (a - b):\nmean over seeds, 95 % t interval", fontsize=9)
         ax.set_title(title)
         if archs:
             ax.legend(fontsize=8)

@@ -156,7 +156,7 @@ def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
         bars = ax.bar(x, rows["found_rate"], width, yerr=err, capsize=3, label=f"judge {arch}")
         ax.hlines(rows["real_rate"], x - width / 2, x + width / 2, colors=bars.patches[0].get_facecolor(),
                   linestyles="dashed")
-    ax.set_xticks(np.arange(len(sets)), sets)
+    ax.set_xticks(np.arange(len(sets)), sets, rotation=30, ha="right", fontsize=8)  # long set names
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("found rate (IoU >= 0.5 at best-F1 confidence)")
     ax.set_title("synthetic planes found; dashed: real test planes")
@@ -167,6 +167,7 @@ def plot(summary: pd.DataFrame, images: pd.DataFrame, path: Path) -> None:
     bx = axes[0, 1]
     first = images[images["arch"] == archs[0]]
     bx.boxplot([first.loc[first["set"] == s, "picker_score"] for s in sets], tick_labels=sets)
+    bx.tick_params(axis="x", labelrotation=30, labelsize=8)
     bx.set_ylim(0, 1.05)
     bx.set_ylabel("cherry-picker P(plane)")
     bx.set_title("cherry-picker score of the inpainted window")
