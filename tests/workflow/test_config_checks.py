@@ -172,15 +172,18 @@ def test_a_base_of_another_preset_stops_the_load_naming_both_keys(workdir, tmp_p
 
 def test_the_real_data_config_layers_over_the_demo_with_a_user_file(workdir, tmp_path):
     """`--configfile config/real.yaml mine.yaml`: the demo's other runs, its unconditional model
-    and random_uncond set are nulled away, both synthetic sets are sized from the tiles (auto),
-    the base is trained from the shipped one on the user's tiles, and no size classifier is
-    trained (no set is guided)."""
+    and random_uncond set are nulled away, the synthetic and selected sets are sized from the
+    tiles (auto), the gate trains its own baseline seed (1), the base is trained from the shipped
+    one on the user's tiles, and no size classifier is trained (no set is guided)."""
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump({"data": {"dota": {**own_dota(tmp_path / "dota", "null"), "gsd": 0.5}}}))
     result = snakemake(workdir, "-n", "-p", "--configfile", "config/real.yaml", str(path))
     jobs = job_counts(result.stdout)
-    assert jobs["dataset"] == 4 and jobs["detect_train"] == 2 * 4, jobs  # 4 runs x 2 archs x 1 seed
-    assert jobs["synthetic_needs"] == 2 and jobs["finetune"] == 1 and jobs["pretrain"] == 1, jobs
+    # 7 runs x 2 archs x 1 seed, and the gate's baseline (yolov8n, seed 1)
+    assert jobs["dataset"] == 7 and jobs["detect_train"] == 2 * 7 + 1, jobs
+    assert "results/detect/yolov8n/baseline/seed1/metrics.json" in result.stdout
+    assert jobs["synthetic_needs"] == 2 + 3 and jobs["select_set"] == 3, jobs
+    assert jobs["finetune"] == 1 and jobs["pretrain"] == 1, jobs
     assert "size_classifier" not in jobs and "demo_scenes" not in jobs, jobs
     assert "--base resources/demo_weights/demo32_base.pt" in result.stdout  # diffusion.pretrain.init
 
@@ -191,7 +194,7 @@ def test_a_nulled_run_set_or_model_is_removed_and_a_run_may_not_use_a_removed_se
                                     "diffusion": {"models": {"uncond": None}},
                                     "experiments": {"runs": {"augment_25": None}}}))
     jobs = job_counts(snakemake(workdir, "-n", *TINY, str(path)).stdout)
-    assert jobs["dataset"] == 13 and jobs["finetune"] == 2, jobs  # canny, and tiny.yaml's mask
+    assert jobs["dataset"] == 14 and jobs["finetune"] == 2, jobs  # canny, and tiny.yaml's mask
     path.write_text(yaml.safe_dump({"inpaint": {"sets": {"tarmac_canny": None}}}))
     result = snakemake(workdir, "-n", *TINY, str(path), check=False)
     assert result.returncode != 0 and "tarmac_canny" in result.stdout + result.stderr

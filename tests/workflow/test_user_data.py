@@ -209,6 +209,6 @@ def test_detector_weights_are_checked_at_load(workdir, user, tmp_path):
     coco = {arch: str(write_detector_description(tmp_path / f"{arch}.pt", arch))
             for arch in ("yolov8n", "yolov5nu")}
     jobs = scheduled(workdir, *REAL, own, write_yaml(tmp_path / "c.yaml", {"detect": {"weights": coco}}))
-    assert jobs["detect_train"] == 8
+    assert jobs["detect_train"] == 2 * 7 + 1  # real.yaml: 7 runs x 2 archs, and the gate's baseline
     # no set of config/real.yaml draws more than one candidate: no cherry-picker
     assert "cherry_picker" not in jobs
