@@ -139,6 +139,8 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert (out / "weights" / "best.pt").exists() and (out / "results.csv").exists()
     assert metrics["target"] == "plane" and 0 <= metrics["ap50"] <= 1
     assert metrics["seed"] == 0 and metrics["family"] == "YOLOv8"
+    # 4 tiles in one batch of 4; nbs 64 accumulates 16 batches per optimizer step: none in one
+    assert metrics["budget"] == dict(train_images=4, epochs=1, batches=1, optimizer_steps=0, images_seen=4)
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
     assert metrics["sampler"] == "ClassAwareSampler"  # focal loss and class-aware sampling together

@@ -29,6 +29,7 @@ from pathlib import Path
 from workflow.core import io
 from workflow.core.logs import setup_logging
 from workflow.core.settings import read_settings
+from workflow.detect.budget import budget, list_images
 from workflow.detect.devices import eval_device, train_device
 from workflow.detect.metrics import target_metrics
 from workflow.detect.offline import disable_label_cache, offline_environment
@@ -161,6 +162,7 @@ def main(argv=None):
         loss=loss, criterion=criterion, sampler=sampler, settings=dataclasses.asdict(settings),
         threads=args.threads, runtime=dataclasses.asdict(runtime),
         train_seconds=round(trained - started, 1), eval_seconds=round(time.time() - trained, 1),
+        budget=budget(list_images(args.data), settings.epochs, settings.batch, settings.nbs),
     )
     io.write_json(out / "metrics.json", result)
     log.info("%s %s seed %d: %s AP50 %.3f AP50:95 %.3f (train %.0f s)", args.arch, args.experiment,

@@ -40,11 +40,15 @@ class ReportSettings:
 
 KEYS = ["arch", "family", "experiment", "kind", "set", "focal_gamma", "sweep_value"]
 METRICS = {"ap50": "AP50", "ap50_95": "AP50:95"}
+# What each training spent (metrics.json `budget`, workflow.detect.budget): trainings that differ
+# in it differ in compute as well as in data.
+BUDGET = ["train_images", "epochs", "optimizer_steps", "images_seen"]
 
 
 def ap_table(records: list[dict], runs: dict[str, dict], default_gamma: float) -> pd.DataFrame:
     """metrics.json contents -> ap.csv rows (arch, family, experiment, kind, set, focal_gamma,
-    sweep_value, seed, ap50, ap50_95, precision, recall), sorted."""
+    sweep_value, seed, ap50, ap50_95, precision, recall, and the training's budget: train_images,
+    epochs, optimizer_steps, images_seen), sorted."""
     rows = []
     for record in records:
         name = record["experiment"]
@@ -55,8 +59,9 @@ def ap_table(records: list[dict], runs: dict[str, dict], default_gamma: float) -
         rows.append(dict(arch=record["arch"], family=record["family"], experiment=name, kind=exp.kind,
                          set=exp.set or "", focal_gamma=float(gamma), sweep_value=exp.sweep_value,
                          seed=int(record["seed"]), ap50=record["ap50"], ap50_95=record["ap50_95"],
-                         precision=record["precision"], recall=record["recall"]))
-    table = pd.DataFrame(rows, columns=[*KEYS, "seed", "ap50", "ap50_95", "precision", "recall"])
+                         precision=record["precision"], recall=record["recall"],
+                         **{key: record.get("budget", {}).get(key) for key in BUDGET}))
+    table = pd.DataFrame(rows, columns=[*KEYS, "seed", "ap50", "ap50_95", "precision", "recall", *BUDGET])
     return table.sort_values(["arch", "kind", "set", "focal_gamma", "sweep_value", "experiment", "seed"],
                              na_position="first", ignore_index=True)
 
