@@ -103,3 +103,14 @@ def test_main_reads_metrics_and_writes_the_tables(tmp_path):
 def test_metrics_of_an_unknown_experiment_are_an_error():
     with pytest.raises(ValueError, match="'gone'"):
         report.ap_table([{"experiment": "gone"}], {"baseline": {"kind": "baseline"}}, 0.0)
+
+
+def test_sets_of_one_family_get_their_own_style():
+    from workflow.report.tables import family_positions, line_style
+
+    labels = ["ablation", "replacement diffusion (a)", "replacement copy-paste (p)",
+              "replacement diffusion (b)", "replacement copy-paste (q)"]
+    assert family_positions(labels) == [0, 0, 0, 1, 1]
+    styles = [line_style(label, k) for label, k in zip(labels, family_positions(labels))]
+    assert styles[1] != styles[3] and styles[2] != styles[4]
+    assert styles[2]["linestyle"] == styles[4]["linestyle"] == "dashed"

@@ -126,13 +126,32 @@ def sweep_lines(summary: pd.DataFrame, kinds: tuple[str, ...], baseline_x: float
     return lines
 
 
-def line_style(label: str) -> dict:
-    """Ablation grey, diffusion sets blue, copy-paste sets orange (dashed)."""
+# Shades and markers of the k-th line of a family, so that several sets of one kind stay apart.
+DIFFUSION_STYLES = [("tab:blue", "o"), ("navy", "D"), ("tab:cyan", "v"), ("tab:purple", "P")]
+PASTE_STYLES = [("tab:orange", "^"), ("tab:red", "s"), ("tab:brown", "X")]
+
+
+def line_style(label: str, k: int = 0) -> dict:
+    """Ablation grey, diffusion sets blue (solid), copy-paste sets orange (dashed); the k-th set
+    of a family in its own shade and marker."""
     if label.startswith("ablation"):
         return dict(color="0.45", marker="s")
     if "copy-paste" in label:
-        return dict(color="tab:orange", marker="^", linestyle="dashed")
-    return dict(color="tab:blue", marker="o")
+        color, marker = PASTE_STYLES[k % len(PASTE_STYLES)]
+        return dict(color=color, marker=marker, linestyle="dashed")
+    color, marker = DIFFUSION_STYLES[k % len(DIFFUSION_STYLES)]
+    return dict(color=color, marker=marker)
+
+
+def family_positions(labels: list[str]) -> list[int]:
+    """Each label's position among the labels of its family (ablation, diffusion, copy-paste)."""
+    seen: dict[str, int] = {}
+    positions = []
+    for label in labels:
+        family = "ablation" if label.startswith("ablation") else "paste" if "copy-paste" in label else "diffusion"
+        positions.append(seen.get(family, 0))
+        seen[family] = positions[-1] + 1
+    return positions
 
 
 def plot_sweeps(summary: pd.DataFrame, path: Path, paste_sets: set[str]) -> None:
@@ -150,9 +169,9 @@ def plot_sweeps(summary: pd.DataFrame, path: Path, paste_sets: set[str]) -> None
         lines = sweep_lines(summary[summary["arch"] == arch], kinds, baseline_x, paste_sets)
         for col, (metric, title) in enumerate(METRICS.items()):
             ax = axes[row, col]
-            for label, rows in lines:
+            for (label, rows), k in zip(lines, family_positions([label for label, _ in lines])):
                 ax.errorbar(rows["sweep_value"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
-                            capsize=3, label=label, **line_style(label))
+                            capsize=3, label=label, **line_style(label, k))
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"plane {title} (test)")
             ax.set_ylim(0, 1)
