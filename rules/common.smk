@@ -303,13 +303,16 @@ def get_synthetic_manifest(name):
 
 
 def get_gate_training():
-    """The gate's baseline training folder (selection.gate: arch and seed)."""
+    """{gate: metrics.json, gate_weights: weights/best.pt} of the gate's baseline training
+    (selection.gate: arch and seed)."""
     gate = config["selection"]["gate"]
-    return os.path.dirname(
-        rules.detect_train.output.metrics.format(
-            arch=gate["arch"], experiment=get_judge_experiment(), seed=gate["seed"]
-        )
+    training = dict(
+        arch=gate["arch"], experiment=get_judge_experiment(), seed=gate["seed"]
     )
+    return {
+        "gate": rules.detect_train.output.metrics.format(**training),
+        "gate_weights": rules.detect_train.output.weights.format(**training),
+    }
 
 
 def get_select_inputs(wildcards):
@@ -321,19 +324,19 @@ def get_select_inputs(wildcards):
         **get_set_needs(wildcards),
     }
     if SELECTION_PARAMS.gated(config, wildcards.set):
-        inputs["gate"] = os.path.join(get_gate_training(), "metrics.json")
-        inputs["gate_weights"] = os.path.join(get_gate_training(), "weights", "best.pt")
+        inputs.update(get_gate_training())
     return inputs
 
 
-def get_select_flags(wildcards):
-    """--needs, and --gate / --config-dir for a gated set, as one string."""
-    flags = optional_flags(get_select_inputs(wildcards))
-    if SELECTION_PARAMS.gated(config, wildcards.set):
-        flags += (
-            f" --gate {get_gate_training()} --config-dir results/detect/ultralytics"
-        )
-    return flags.strip()
+def get_select_flags(wildcards, input):
+    """--needs, and --gate (the training's folder) / --config-dir for a gated set, from the
+    job's input, as one string."""
+    present = dict(input.items())
+    flags = [optional_flags(present)]
+    if "gate" in present:
+        gate = os.path.dirname(present["gate"])
+        flags.append(f"--gate {gate} --config-dir results/detect/ultralytics")
+    return " ".join(flag for flag in flags if flag)
 
 
 def get_select_gpus(wildcards):

@@ -106,16 +106,18 @@ def synthetic_sets(config: Mapping[str, Any]) -> dict[str, str]:
     name), as is a selected set whose source is not an inpainted or pasted set."""
     inpainted, pasted = config["inpaint"]["sets"], config["copy_paste"]["sets"] or {}
     selected = (config.get("selection") or {}).get("sets") or {}
-    made = {**{name: "inpaint" for name in inpainted}, **{name: "copy_paste" for name in pasted}}
-    for section, names in (("copy_paste", pasted), ("selection", selected)):
+    owner: dict[str, str] = {}
+    for section, names in (("inpaint", inpainted), ("copy_paste", pasted), ("selection", selected)):
         for name in names:
-            if name in inpainted or (section == "selection" and name in pasted):
-                raise ValueError(f"config key '{section}.sets.{name}': also a key of another set "
-                                 "section; a synthetic set name must be unique")
+            if name in owner:
+                raise ValueError(f"config key '{section}.sets.{name}': also a key of {owner[name]}.sets; "
+                                 "a synthetic set name must be unique")
+            owner[name] = section
+    made = {name: section for name, section in owner.items() if section != "selection"}
     for name, entry in selected.items():
         for source in entry["sources"]:
             check_member(f"selection.sets.{name}.sources", source, made, "inpaint.sets or copy_paste.sets")
-    return {**made, **{name: "selection" for name in selected}}
+    return owner
 
 
 def check_pretrain_seed(pretrain_seed: int, demo_seed: int | None) -> None:

@@ -155,11 +155,11 @@ def select(s: SelectSettings, sources: dict[str, pd.DataFrame], images: int,
     taken, left_out, summary = [], [], {}
     for name, share in zip(s.entry.sources, shares(images, len(s.entry.sources))):
         table = sources[name].reset_index(drop=True)
-        available = len(table) // (s.gate.draws if s.gate else 1)
-        if available < share:
+        draws = s.gate.draws if s.gate else 1
+        if len(table) < share * draws:
             raise ValueError(f"selected set {s.set!r} takes {share} images from set {name!r}, which holds "
-                             f"{len(table)}{f' ({s.gate.draws} draws per image)' if s.gate else ''}: "
-                             f"give {name} images: auto or at least {share * (s.gate.draws if s.gate else 1)}")
+                             f"{len(table)}{f' ({draws} draws per image)' if s.gate else ''}: "
+                             f"give {name} images: auto or at least {share * draws}")
         if s.gate is None:
             rows = table.iloc[:share].assign(gate_score=math.nan, accepted=True)
             summary[name] = costs(table.iloc[:share], share, 0.0) | dict(filled=0)
