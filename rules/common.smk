@@ -395,12 +395,31 @@ def get_start_weights(wildcards):
     return {}
 
 
-def get_start_flags(wildcards):
-    """The --weights / --weights-meta flags matching get_start_weights, as one string."""
-    files = get_start_weights(wildcards)
-    flags = [f"--weights {files['weights']}"] if "weights" in files else []
-    flags += [f"--weights-meta {files['meta']}"] if "meta" in files else []
-    return " ".join(flags)
+def get_train_inputs(wildcards):
+    """The starting weights (get_start_weights) and, with detect.train.epoch_size baseline, the
+    baseline's data.yaml, whose training images set every training's epoch."""
+    inputs = get_start_weights(wildcards)
+    if config["detect"]["train"]["epoch_size"] == "baseline":
+        inputs["epoch_data"] = rules.dataset.output.data.format(
+            experiment=get_judge_experiment()
+        )
+    return inputs
+
+
+# a training's optional inputs (get_train_inputs) -> their flags of workflow.detect.train
+TRAIN_FLAGS = {
+    "weights": "--weights",
+    "meta": "--weights-meta",
+    "epoch_data": "--epoch-data",
+}
+
+
+def get_train_flags(wildcards, input):
+    """The TRAIN_FLAGS of the job's optional inputs, as one string."""
+    present = dict(input.items())
+    return " ".join(
+        f"{flag} {present[key]}" for key, flag in TRAIN_FLAGS.items() if key in present
+    )
 
 
 # --- Report (rules/report.smk) ----------------------------------------------------------------

@@ -63,7 +63,7 @@ rule detect_pretrain:
 
 rule detect_train:
     input:
-        unpack(get_start_weights),
+        unpack(get_train_inputs),
         data=rules.dataset.output.data,
         code=get_code("workflow.detect.train"),
     output:
@@ -86,7 +86,7 @@ rule detect_train:
         run_flags=DETECT_PARAMS.run_flags(config),
     params:
         settings=get_wildcard_settings(DETECT_PARAMS.train_settings, "experiment"),
-        start=get_start_flags,
+        start=get_train_flags,
         out=get_output_folder,
     shell:
         "python -m workflow.core.launch --gpus {resources.gpu} --"
@@ -98,7 +98,7 @@ rule detect_train:
 
 rule detect_learning_curve:
     input:
-        unpack(get_start_weights),
+        unpack(get_train_inputs),
         data=rules.dataset.output.data.format(experiment=get_judge_experiment()),
         code=get_code("workflow.detect.train"),
     output:
@@ -121,7 +121,7 @@ rule detect_learning_curve:
         settings=as_json(
             DETECT_PARAMS.learning_curve_settings(config, get_judge_experiment())
         ),
-        start=get_start_flags,
+        start=get_train_flags,
         seed=config["detect"]["seeds"][0],
         out=get_output_folder,
     shell:

@@ -130,7 +130,7 @@ def test_one_epoch_training_writes_metrics(tmp_path):
                    "--detect-tiles", str(tiles), "--out", str(tmp_path / "ds")])
     train = train_args(epochs=1, imgsz=64, batch=4, nbs=64, lr0=0.01, lrf=0.01, warmup_epochs=0,
                        mosaic=0.0, close_mosaic=10, flipud=0.0, freeze=0, val=True, focal_gamma=1.5,
-                       focal_alpha=0.25, class_aware=True)
+                       focal_alpha=0.25, class_aware=True, epoch_size="dataset")
     out = tmp_path / "run"
     detect.main(["--settings", json.dumps({"train": train, "target": "plane"}),
                  "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "0",
@@ -140,10 +140,11 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert metrics["target"] == "plane" and 0 <= metrics["ap50"] <= 1
     assert metrics["seed"] == 0 and metrics["family"] == "YOLOv8"
     # 4 tiles in one batch of 4; nbs 64 accumulates 16 batches per optimizer step: none in one
-    assert metrics["budget"] == dict(train_images=4, epochs=1, batches=1, optimizer_steps=0, images_seen=4)
+    assert metrics["budget"] == dict(train_images=4, epoch_images=4, epochs=1, batches=1, optimizer_steps=0,
+                                     images_seen=4)
     assert metrics["loss"].startswith("focal(gamma=1.5")
     assert metrics["criterion"] == "FocalDetectionLoss"
-    assert metrics["sampler"] == "ClassAwareSampler"  # focal loss and class-aware sampling together
+    assert metrics["sampler"] == "EpochSampler"  # focal loss and class-aware sampling together
     curve = (out / CURVE_FILE).read_text().splitlines()  # the target's AP per validation
     assert curve[0] == "epoch,ap50,ap50_95" and len(curve) == 2 and curve[1].startswith("1,")
     assert yaml.safe_load((out / "args.yaml").read_text())["optimizer"] == "SGD"
@@ -157,13 +158,24 @@ def test_one_epoch_training_writes_metrics(tmp_path):
         detect.start_model(out / "weights" / "best.pt", "yolov5nu")
     # and a training from it starts from those weights: with a vanishing rate the class head
     # after one epoch is still the starting one (ultralytics' pretrained=False would drop it)
+    # (in epochs of a baseline's 10 images: three batches of 4 from the 4 training tiles)
     again = tmp_path / "again"
-    frozen = {**train, "lr0": 1e-12, "focal_gamma": 0.0, "class_aware": False}
-    detect.main(["--settings", json.dumps({"train": frozen, "target": "plane"}),
-                 "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "1",
-                 "--weights", str(out / "weights" / "best.pt"), "--config-dir", str(tmp_path / "cfg"),
-                 "--out", str(again)])
-    assert json.loads((again / "metrics.json").read_text())["sampler"] == "RandomSampler"
+    frozen = {**train, "lr0": 1e-12, "focal_gamma": 0.0, "class_aware": False, "epoch_size": "baseline"}
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    (baseline / "train.txt").write_text("".join(f"/tile{i}.png\n" for i in range(10)))
+    (baseline / "data.yaml").write_text(yaml.safe_dump({"path": str(baseline), "train": "train.txt"}))
+    args = ["--settings", json.dumps({"train": frozen, "target": "plane"}),
+            "--data", str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "1",
+            "--weights", str(out / "weights" / "best.pt"), "--config-dir", str(tmp_path / "cfg"),
+            "--out", str(again)]
+    with pytest.raises(SystemExit):  # epoch_size baseline names the baseline's dataset
+        detect.main(args)
+    detect.main(args + ["--epoch-data", str(baseline / "data.yaml")])
+    metrics = json.loads((again / "metrics.json").read_text())
+    assert metrics["sampler"] == "EpochSampler"
+    assert metrics["budget"] == dict(train_images=4, epoch_images=10, epochs=1, batches=3, optimizer_steps=0,
+                                     images_seen=10)
     head = "model.22.cv3.0.2.weight"
     before = start.model.state_dict()[head].float()
     after = detect.start_model(again / "weights" / "best.pt", "yolov8n").model.state_dict()[head].float()

@@ -19,6 +19,20 @@ def test_paired_interval_matches_the_t_interval_by_hand():
     assert result["ci_low"] == pytest.approx(1 / 6 - half, abs=1e-6)
     assert result["ci_high"] == pytest.approx(1 / 6 + half, abs=1e-6)
     assert 0 < result["p_value"] < 0.05
+    assert result["half_width"] == pytest.approx(half, abs=1e-6)
+    assert result["diff_std"] == pytest.approx(1 / math.sqrt(300))
+
+
+def test_seeds_to_resolve_follow_the_spread_of_differences():
+    # sd 0.1: n = 2 ... the first n with t(0.975, n - 1) * 0.1 / sqrt(n) <= 0.05 is 18
+    # (t(0.975, 16) = 2.1199 gives 0.0514 at n = 17; t(0.975, 17) = 2.1098 gives 0.0497 at 18)
+    assert comparisons.seeds_to_resolve(0.1, 0.05) == 18
+    assert comparisons.seeds_to_resolve(0.0, 0.05) == 2  # no spread: the fewest seeds with an interval
+    assert comparisons.seeds_to_resolve(0.02, 0.05) == 3  # t(0.975, 1) = 12.7 is too wide at n = 2
+    assert comparisons.seeds_to_resolve(10.0, 0.01) == comparisons.MAX_SEEDS
+    assert math.isnan(comparisons.seeds_to_resolve(math.nan, 0.05))
+    with pytest.raises(ValueError, match="resolve 0"):
+        comparisons.seeds_to_resolve(0.1, 0)
 
 
 def test_paired_interval_is_the_difference_of_pairs_not_of_means():

@@ -58,8 +58,9 @@ def learning_curve_settings(config: Mapping[str, Any], experiment: str) -> dict:
 
 def pretrain_settings(config: Mapping[str, Any]) -> dict:
     """--settings of the pre-training (experiments' focal_gamma does not apply). Its scenes hold
-    no target (workflow.detect.pretrain_data), so it reports no target AP: target null."""
-    return _settings(_train_args(config, pretrain=True), None)
+    no target (workflow.detect.pretrain_data), so it reports no target AP: target null. It is
+    no part of a sweep: its epochs show its own images (epoch_size dataset)."""
+    return _settings({**_train_args(config, pretrain=True), "epoch_size": "dataset"}, None)
 
 
 def runtime(config: Mapping[str, Any], pretrain: bool = False) -> dict:

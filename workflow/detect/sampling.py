@@ -1,8 +1,9 @@
-"""Class-aware sampling of the detector's training images (`detect.train.class_aware`).
+"""Which training images each epoch shows: class-aware sampling (`detect.train.class_aware`) and
+epochs of a fixed size (`detect.train.epoch_size: baseline`).
 
-The method report credits a class-aware sampler for the stability of its YOLOv8 runs (D.4,
-after figure 21-bis): when planes are rare, most batches hold none. Here each epoch draws as
-many images as the training set holds, with replacement, image i with probability w_i / sum w:
+Class-aware sampling. The method report credits a class-aware sampler for the stability of its
+YOLOv8 runs (D.4, after figure 21-bis): when planes are rare, most batches hold none. Each epoch
+then draws its images with replacement, image i with probability w_i / sum w:
 
     n_c  = number of training images holding class c (at least one instance)
     w_c  = 1 / n_c
@@ -10,13 +11,23 @@ many images as the training set holds, with replacement, image i with probabilit
     w_i  = min over classes of w_c for an image without labels (as the commonest class)
 
 so the images holding a class weigh about as much together as those of any other class, and
-images with the rare plane come about as often as those with the commonest class. The draw of
-epoch e comes from a numpy Generator seeded by (training seed, e); with DDP every rank draws the
-same epoch and takes every world-th index from its rank on. Ultralytics' mosaic (when on) still
-picks its three other images uniformly.
+images with the rare plane come about as often as those with the commonest class.
 
-`class_aware_trainer(base)` subclasses an ultralytics DetectionTrainer (the focal one, say)
-so that its training loader uses `ClassAwareSampler`; validation and test loaders are untouched.
+Epochs of a fixed size. With `epoch_size: baseline` every training of a sweep runs epochs of as
+many images as the baseline's training split holds, whatever its own dataset holds: the same
+batches, optimizer steps and learning-rate schedule (ultralytics steps its rate per epoch and
+warms up over epochs x batches), so that a dataset with more images buys no extra training. The
+uniform draw is a stream of shuffled passes over the dataset (pass k is a permutation seeded by
+(training seed, k)); epoch e takes the stream's images e * size .. (e + 1) * size - 1, so every
+image comes equally often, give or take one, and no image twice before all came once.
+
+Every draw depends on (training seed, epoch) only; with DDP every rank draws the same epoch and
+takes every world-th index from its rank on. Ultralytics' mosaic (when on) still picks its three
+other images uniformly.
+
+`epoch_trainer(base, epoch_images)` subclasses an ultralytics DetectionTrainer (the focal one,
+say) so that its training loader draws from `EpochSampler`; validation and test loaders are
+untouched.
 """
 
 from __future__ import annotations
@@ -48,12 +59,20 @@ def image_weights(classes_per_image, num_classes: int) -> np.ndarray:
     return weights / weights.sum()
 
 
-class ClassAwareSampler:
-    """Indices of one epoch drawn with replacement from `weights` (a torch Sampler: __iter__,
-    __len__, set_epoch). Each iteration is the next epoch unless set_epoch names one."""
+class EpochSampler:
+    """Indices of one epoch (a torch Sampler: __iter__, __len__, set_epoch): `size` draws, class-
+    aware from `weights` (with replacement) when given, else the uniform stream of shuffled
+    passes over `count` images (module docstring). Each iteration is the next epoch unless
+    set_epoch names one."""
 
-    def __init__(self, weights: np.ndarray, seed: int, rank: int = 0, world: int = 1):
-        self.weights = np.asarray(weights, dtype=np.float64)
+    def __init__(self, count: int, size: int, seed: int, weights: np.ndarray | None = None,
+                 rank: int = 0, world: int = 1):
+        if count < 1 or size < 1:
+            raise ValueError(f"an epoch of {size} draws from {count} images")
+        if weights is not None and len(weights) != count:
+            raise ValueError(f"{len(weights)} weights for {count} images")
+        self.count, self.size = int(count), int(size)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.seed, self.rank, self.world = int(seed), int(rank), int(world)
         self.epoch = 0
 
@@ -61,9 +80,16 @@ class ClassAwareSampler:
         self.epoch = int(epoch)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
-        """The whole epoch's draw (every rank's share), len(weights) indices."""
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.choice(len(self.weights), size=len(self.weights), replace=True, p=self.weights)
+        """The whole epoch's draw (every rank's share): `size` indices."""
+        if self.weights is not None:
+            rng = np.random.default_rng([self.seed, epoch])
+            return rng.choice(self.count, size=self.size, replace=True, p=self.weights)
+        first, last = epoch * self.size, (epoch + 1) * self.size  # positions in the stream
+        passes = range(first // self.count, (last - 1) // self.count + 1)
+        stream = np.concatenate([np.random.default_rng([self.seed, k]).permutation(self.count)
+                                 for k in passes])
+        offset = first - passes[0] * self.count
+        return stream[offset : offset + self.size]
 
     def __iter__(self):
         indices = self.epoch_indices(self.epoch)[self.rank :: self.world]
@@ -71,10 +97,10 @@ class ClassAwareSampler:
         return iter(indices.tolist())
 
     def __len__(self) -> int:
-        return math.ceil((len(self.weights) - self.rank) / self.world)
+        return math.ceil((self.size - self.rank) / self.world)
 
 
-def class_aware_loader(dataset, batch: int, workers: int, sampler: ClassAwareSampler, device):
+def epoch_loader(dataset, batch: int, workers: int, sampler: EpochSampler, device):
     """An ultralytics InfiniteDataLoader over `dataset` drawing from `sampler`, built with the
     arguments of ultralytics' build_dataloader for a shuffled training loader."""
     import os
@@ -82,7 +108,7 @@ def class_aware_loader(dataset, batch: int, workers: int, sampler: ClassAwareSam
     import torch
     from ultralytics.data.build import InfiniteDataLoader, seed_worker
 
-    batch = min(batch, len(dataset))
+    batch = min(batch, len(sampler))  # a batch never wider than the epoch (this rank's share)
     batches = math.ceil(len(sampler) / batch)
     device_type = getattr(device, "type", str(device).split(":")[0])
     gpus = torch.cuda.device_count() if device_type == "cuda" else 0
@@ -97,25 +123,43 @@ def class_aware_loader(dataset, batch: int, workers: int, sampler: ClassAwareSam
     )
 
 
-def class_aware_trainer(base):
-    """`base` (an ultralytics DetectionTrainer class) whose training loader samples class-aware."""
+def align_sampler(trainer) -> None:
+    """At the first epoch a run trains (a resumed run's too), point the sampler at that epoch.
+    The loader may have drawn ahead (workers prefetch from the moment it is built, before a
+    resume sets the start epoch); it is then rebuilt, so that epoch e always shows draw e.
+    Later epochs follow by themselves: each pass over the sampler is the next epoch."""
+    loader = trainer.train_loader
+    if trainer.epoch == trainer.start_epoch and loader.sampler.epoch != trainer.epoch:
+        loader.sampler.set_epoch(trainer.epoch)
+        loader.reset()
+
+
+def epoch_trainer(base, class_aware: bool, epoch_images: int | None):
+    """`base` (an ultralytics DetectionTrainer class) whose training loader draws from an
+    EpochSampler: class-aware when `class_aware`, epochs of `epoch_images` images when given
+    (else of as many as the training set holds)."""
     from ultralytics.utils.torch_utils import torch_distributed_zero_first
 
-    class ClassAwareTrainer(base):
+    class EpochTrainer(base):
         def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
             if mode != "train":
                 return super().get_dataloader(dataset_path, batch_size, rank, mode)
             with torch_distributed_zero_first(rank):
                 dataset = self.build_dataset(dataset_path, mode, batch_size)
-            weights = image_weights([label["cls"] for label in dataset.labels], len(self.data["names"]))
+            weights = None
+            if class_aware:
+                weights = image_weights([label["cls"] for label in dataset.labels], len(self.data["names"]))
+                log.info("class-aware sampling of %d training images: weights %.3g..%.3g",
+                         len(weights), weights.min(), weights.max())
             world, shard = 1, 0
             if rank != -1:
                 import torch.distributed as dist
 
                 world, shard = dist.get_world_size(), dist.get_rank()
-            sampler = ClassAwareSampler(weights, self.args.seed, shard, world)
-            log.info("class-aware sampling of %d training images: weights %.3g..%.3g",
-                     len(weights), weights.min(), weights.max())
-            return class_aware_loader(dataset, batch_size, self.args.workers, sampler, self.device)
+            size = epoch_images or len(dataset)
+            log.info("epochs of %d images drawn from %d", size, len(dataset))
+            sampler = EpochSampler(len(dataset), size, self.args.seed, weights, shard, world)
+            self.add_callback("on_train_epoch_start", align_sampler)
+            return epoch_loader(dataset, batch_size, self.args.workers, sampler, self.device)
 
-    return ClassAwareTrainer
+    return EpochTrainer

@@ -13,6 +13,9 @@ ARCHS = {
     "yolov5nu": "YOLOv5u", "yolov5su": "YOLOv5u", "yolov5mu": "YOLOv5u",
 }
 OPTIMIZERS = ("SGD", "Adam", "AdamW")  # pinned: ultralytics' "auto" picks by iteration count
+# dataset: an epoch shows the training's own images once (the method report's protocol);
+# baseline: as many images as the baseline's training split holds (equal steps across a sweep)
+EPOCH_SIZES = ("dataset", "baseline")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +42,7 @@ class TrainSettings:
     val: bool  # validate after every epoch (false: never; best.pt is the last epoch)
     focal_gamma: float  # 0: ultralytics' BCE; > 0: FocalLoss(gamma, alpha) instead
     class_aware: bool  # training images drawn by class weights (workflow.detect.sampling)
+    epoch_size: str  # EPOCH_SIZES: what one epoch shows (workflow.detect.sampling)
     focal_alpha: float | None = None  # passed only with focal_gamma > 0 (workflow/detect/params.py)
 
     def __post_init__(self):
@@ -49,13 +53,15 @@ class TrainSettings:
         if not isinstance(self.class_aware, bool):
             raise ValueError(f"config key 'detect.train.class_aware': {self.class_aware!r}; need "
                              "true or false")
+        if self.epoch_size not in EPOCH_SIZES:
+            raise ValueError(f"config key 'detect.train.epoch_size': {self.epoch_size!r}; allowed {EPOCH_SIZES}")
         if self.focal_gamma > 0 and self.focal_alpha is None:
             raise ValueError(f"config key 'detect.train.focal_alpha': missing (focal_gamma is "
                              f"{self.focal_gamma}, so the focal loss needs its alpha)")
 
     def overrides(self) -> dict:
         """Keyword arguments of ultralytics' `train` taken from these settings."""
-        skip = {"focal_gamma", "focal_alpha", "class_aware"}
+        skip = {"focal_gamma", "focal_alpha", "class_aware", "epoch_size"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 

@@ -60,8 +60,10 @@ def start_model(weights: Path, arch: str):
 
 
 def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Path | None,
-          out: Path, threads: int, runtime: Runtime = Runtime(), target: str | None = None) -> tuple[str, str]:
+          out: Path, threads: int, runtime: Runtime = Runtime(), target: str | None = None,
+          epoch_images: int | None = None) -> tuple[str, str]:
     """ultralytics training into `out` (weights/best.pt, results.csv); resumes a killed run.
+    `epoch_images`: the images each epoch shows (None: the training set's own count).
 
     Returns the class names of the loss and of the training images' sampler the trainer used.
     """
@@ -76,13 +78,13 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
                      workers=runtime.workers, plots=False, verbose=False, **settings.overrides())
     request = dict(requested, arch=arch, weights=str(weights) if weights else None,
                    focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha,
-                   class_aware=settings.class_aware)
+                   class_aware=settings.class_aware, epoch_images=epoch_images)
     state = resume_state(out, request)
     log.info("training %s seed %d into %s: %s", arch, seed, out, state)
     if state == "done":
         unseen = "not observed: training had finished before this call"
         return unseen, unseen
-    trainer = workflow_trainer(settings, target)
+    trainer = workflow_trainer(settings, target, epoch_images)
     if state == "resume":
         model = YOLO(str(out / "weights" / "last.pt"))
         model.train(resume=True, device=device, trainer=trainer)
@@ -129,6 +131,8 @@ def main(argv=None):
     parser.add_argument("--experiment", default="", help="recorded in metrics.json")
     parser.add_argument("--weights", type=Path, help="starting weights (.pt); omitted: from scratch")
     parser.add_argument("--weights-meta", type=Path, help="metrics.json of the run that made --weights")
+    parser.add_argument("--epoch-data", type=Path, help="with epoch_size baseline: the baseline's "
+                        "data.yaml, whose training images set each epoch's size")
     parser.add_argument("--config-dir", required=True, type=Path, help="YOLO_CONFIG_DIR (under results/)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (detect.train.device)")
@@ -140,6 +144,10 @@ def main(argv=None):
     if args.workers < 0:
         parser.error(f"--workers {args.workers}: need >= 0")
     runtime = Runtime(args.device, args.workers)
+    if (settings.epoch_size == "baseline") != (args.epoch_data is not None):
+        parser.error(f"--epoch-data {args.epoch_data}: needed exactly when detect.train.epoch_size is "
+                     f"baseline (here {settings.epoch_size})")
+    epoch_images = list_images(args.epoch_data) if args.epoch_data else None
     offline_environment(args.config_dir)
     disable_label_cache()
     import torch
@@ -148,7 +156,7 @@ def main(argv=None):
     out = args.out.resolve()
     started = time.time()
     criterion, sampler = train(args.data.resolve(), args.arch, args.seed, settings, args.weights, out,
-                               args.threads, runtime, target)
+                               args.threads, runtime, target, epoch_images)
     trained = time.time()
     metrics, names = evaluate(args.data.resolve(), out / "weights" / "best.pt", settings, out, runtime)
     result = target_metrics(metrics, names, target)
@@ -162,7 +170,7 @@ def main(argv=None):
         loss=loss, criterion=criterion, sampler=sampler, settings=dataclasses.asdict(settings),
         threads=args.threads, runtime=dataclasses.asdict(runtime),
         train_seconds=round(trained - started, 1), eval_seconds=round(time.time() - trained, 1),
-        budget=budget(list_images(args.data), settings.epochs, settings.batch, settings.nbs),
+        budget=budget(list_images(args.data), settings.epochs, settings.batch, settings.nbs, epoch_images),
     )
     io.write_json(out / "metrics.json", result)
     log.info("%s %s seed %d: %s AP50 %.3f AP50:95 %.3f (train %.0f s)", args.arch, args.experiment,

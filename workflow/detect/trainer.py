@@ -1,6 +1,6 @@
 """The DetectionTrainer of every training here (`workflow_trainer`): no label cache, the focal
-criterion (`focal_loss_class`), class-aware sampling (workflow.detect.sampling) and the target's
-validation AP after each epoch (CURVE_FILE, `target_row`: the learning curve).
+criterion (`focal_loss_class`), each epoch's draw of training images (workflow.detect.sampling)
+and the target's validation AP after each epoch (CURVE_FILE, `target_row`: the learning curve).
 
 `detect.train.device` may list GPUs ("0,1,2,3"): ultralytics then trains with its own DDP, in
 processes it starts from the trainer's class (pickled with cloudpickle), so everything this
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workflow.detect.offline import disable_label_cache
-from workflow.detect.sampling import class_aware_trainer
+from workflow.detect.sampling import epoch_trainer
 from workflow.detect.settings import TrainSettings
 
 
@@ -60,10 +60,11 @@ def target_row(metrics, names: dict[int, str], target: str, epoch: int) -> str:
     return f"{epoch},0.0,0.0\n"
 
 
-def workflow_trainer(settings: TrainSettings, target: str | None = None):
+def workflow_trainer(settings: TrainSettings, target: str | None = None, epoch_images: int | None = None):
     """The DetectionTrainer of every training here: no label cache (disable_label_cache), the
-    focal criterion when focal_gamma > 0 (installed once the model has its args), class-aware
-    sampling with `class_aware` (workflow.detect.sampling), and the target's validation AP
+    focal criterion when focal_gamma > 0 (installed once the model has its args), the training
+    images drawn by workflow.detect.sampling when sampling class-aware or in epochs of
+    `epoch_images` images (else ultralytics' shuffled loader), and the target's validation AP
     appended to CURVE_FILE after each validation (the learning curve). All of it happens in the
     trainer class itself, so ultralytics' DDP processes, which rebuild the trainer from its
     class, get it as well."""
@@ -71,7 +72,9 @@ def workflow_trainer(settings: TrainSettings, target: str | None = None):
 
     gamma, alpha = settings.focal_gamma, settings.focal_alpha
     loss_class = focal_loss_class() if gamma > 0 else None
-    base = class_aware_trainer(DetectionTrainer) if settings.class_aware else DetectionTrainer
+    base = DetectionTrainer
+    if settings.class_aware or epoch_images is not None:
+        base = epoch_trainer(DetectionTrainer, settings.class_aware, epoch_images)
 
     class WorkflowTrainer(base):
         def __init__(self, *args, **kwargs):

@@ -20,6 +20,7 @@ def tables_settings(config: Mapping[str, Any]) -> dict:
         "runs": config["experiments"]["runs"],
         "focal_gamma": config["detect"]["train"]["focal_gamma"],
         "paste_sets": paste_sets(config),
+        "resolve": config["experiments"]["resolve"],
     }
 
 

@@ -36,19 +36,20 @@ class ReportSettings:
     runs: Mapping[str, Experiment]  # experiments.runs
     focal_gamma: float  # detect.train.focal_gamma, for experiments that do not set their own
     paste_sets: tuple[str, ...] = ()  # the copy-paste sets (copy_paste.sets): the control
+    resolve: float = 0.05  # experiments.resolve: the AP difference the sweep should resolve
 
 
 KEYS = ["arch", "family", "experiment", "kind", "set", "focal_gamma", "sweep_value"]
 METRICS = {"ap50": "AP50", "ap50_95": "AP50:95"}
 # What each training spent (metrics.json `budget`, workflow.detect.budget): trainings that differ
 # in it differ in compute as well as in data.
-BUDGET = ["train_images", "epochs", "optimizer_steps", "images_seen"]
+BUDGET = ["train_images", "epoch_images", "epochs", "optimizer_steps", "images_seen"]
 
 
 def ap_table(records: list[dict], runs: dict[str, dict], default_gamma: float) -> pd.DataFrame:
     """metrics.json contents -> ap.csv rows (arch, family, experiment, kind, set, focal_gamma,
     sweep_value, seed, ap50, ap50_95, precision, recall, and the training's budget: train_images,
-    epochs, optimizer_steps, images_seen), sorted."""
+    epoch_images, epochs, optimizer_steps, images_seen), sorted."""
     rows = []
     for record in records:
         name = record["experiment"]
@@ -200,9 +201,9 @@ def main(argv=None):
     plot_bars(summary, args.out / "ap_bars.png")
     paste_sets = set(settings.paste_sets)
     plot_sweeps(summary, args.out / "sweeps.png", paste_sets)
-    paired = comparisons.compare(table, paste_sets)
+    paired = comparisons.compare(table, paste_sets, settings.resolve)
     io.write_csv(args.out / "comparisons.csv", paired)
-    comparisons.plot(paired, args.out / "comparisons.png")
+    comparisons.plot(paired, args.out / "comparisons.png", settings.resolve)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("summary over seeds:\n%s", summary)
         log.info("paired comparisons:\n%s", paired)
