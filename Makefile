@@ -1,4 +1,5 @@
-# The two commands of the README, `make demo` and `make test`, and the fast lane `make test-fast`.
+# The two commands of the README, `make demo` and `make test`, the demo's full sweep `make sweep`
+# and the fast lane `make test-fast`.
 # Each creates .venv on first use and installs the project into it.
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,7 +10,7 @@ CORES ?= 2
 GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 GPU_JOBS ?= $(if $(filter-out 0,$(GPUS)),$(GPUS),$(CORES))
 
-.PHONY: demo test test-fast install lint clean demo-weights
+.PHONY: demo sweep test test-fast install lint clean demo-weights
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,6 +26,13 @@ demo: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile config/profiles/workstation \
 	  --resources gpu=$(GPU_JOBS)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --report results/report/report.html
+
+# The demo's full sweep (config/sweep.yaml): 25 % kept, the augmentation amounts and 5 seeds on
+# top of the demo's run, whose trainings it reuses.
+sweep: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile config/profiles/workstation \
+	  --resources gpu=$(GPU_JOBS) --configfile config/sweep.yaml
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --report results/report/report.html --configfile config/sweep.yaml
 
 test: install
 	bash tests/system_deps.sh

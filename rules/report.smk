@@ -66,6 +66,10 @@ rule learning_curve:
             rules.detect_learning_curve.output.curve,
             arch=config["detect"]["archs"],
         ),
+        metrics=expand(
+            rules.detect_learning_curve.output.metrics,
+            arch=config["detect"]["archs"],
+        ),
         code=get_code("workflow.report.curves"),
     output:
         plot=report(
@@ -80,7 +84,8 @@ rule learning_curve:
     params:
         epochs=REPORT_PARAMS.curve_epochs(config),
     shell:
-        "python -m workflow.report.curves --curves {input.curves} --epochs {params.epochs}"
+        "python -m workflow.report.curves --curves {input.curves} --metrics {input.metrics}"
+        " --epochs {params.epochs}"
         " --out {output.plot} > {log} 2>&1"
 
 

@@ -126,12 +126,12 @@ change("copy_paste.sets.<name>.images", value=121)
 change("experiments.runs", value={"ablation_75": {"kind": "ablation", "keep": 75}},
        text="a run `ablation_75` added")
 change("experiments.runs.<name>.kind",
-       {"experiments": {"runs": {"ablation_25": {"kind": "replacement", "set": "tarmac_canny"}}}},
-       "`ablation_25`: replacement (set tarmac_canny)")
+       {"experiments": {"runs": {"ablation_50": {"kind": "replacement", "set": "tarmac_canny"}}}},
+       "`ablation_50`: replacement (set tarmac_canny)")
 change("experiments.runs.<name>.keep", value=30)
 change("experiments.runs.<name>.set",
-       {"experiments": {"runs": {"augment_25": {"set": "random_uncond"}}}},
-       "`augment_25`: random_uncond")
+       {"experiments": {"runs": {"replacement_50": {"set": "random_uncond"}}}},
+       "`replacement_50`: random_uncond")
 change("copy_paste.sets", value={"random_paste": {"context": "random", "images": 24}},
        text="a set `random_paste` added")
 change("selection.gate.arch", value="yolov5nu")
@@ -144,7 +144,7 @@ change("selection.sets.<name>.threshold",
        "a gated set `tarmac_gated` added")
 change("experiments.runs.<name>.focal_gamma", value=1.5)
 change("detect.archs", value=["yolov8n"])
-change("detect.seeds", value=[0, 1, 2, 3, 4, 5])
+change("detect.seeds", value=[0, 1, 2, 3])
 change("detect.start", {"detect": {"start": "scratch", "weights": None}}, "scratch (weights null)")
 change("detect.weights", value={"yolov8n": OTHER_WEIGHTS}, text="yolov8n's changed")
 change("detect.pretrain.train", value={"epochs": 20}, text="`epochs: 20`")

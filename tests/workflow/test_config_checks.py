@@ -31,7 +31,7 @@ BAD = [
     ({"tiling": {"oversize": "crop"}}, "tiling.oversize"),
     ({"tiling": {"gsd": 0}}, "tiling.gsd"),
     ({"data": {"xview": {"bands": [3, 2]}}}, "data.xview.bands"),
-    ({"experiments": {"runs": {"augment_100": {"set": "nope"}}}}, "experiments.runs.augment_100.set"),
+    ({"experiments": {"runs": {"replacement_50": {"set": "nope"}}}}, "experiments.runs.replacement_50.set"),
     ({"copy_paste": {"sets": {"tarmac_canny": {"context": "tarmac", "images": 4}}}},
      "copy_paste.sets.tarmac_canny"),
     ({"experiments": {"runs": {"learning_curve": {"kind": "baseline"}}}},

@@ -1,4 +1,5 @@
-"""config/full.yaml, the method report's scale: complete, valid, and planning the report's DAG.
+"""config/full.yaml, the method report's scale: complete, valid, and planning the report's DAG;
+config/real.yaml complete over the demo's; config/sweep.yaml a superset of the demo's runs.
 
 Snakemake merges a --configfile over config/config.yaml key by key, so a key or a map entry
 (an experiment, a synthetic set) that full.yaml forgets would silently come from the demo. The
@@ -107,3 +108,19 @@ def test_full_config_plans_the_reports_workflow(tmp_path):
     assert jobs["mask_chunk"] == FULL["masks"]["chunks"]
     # a given checkpoint and given detector weights replace the demo's own pre-trainings
     assert not {"pretrain", "detect_pretrain", "detect_pretrain_data", "demo_scenes"} & set(jobs)
+
+
+def test_the_sweep_extends_the_demo_and_plans_its_trainings(tmp_path):
+    """config/sweep.yaml (`make sweep`) keeps every run of the demo as it is, so that the demo's
+    trainings are reused, adds the 25 % point and the augmentation amounts, and trains each arch
+    on 5 seeds: every training of one arch runs the baseline's steps (epoch_size baseline)."""
+    sweep = yaml.safe_load((REPO / "config/sweep.yaml").read_text())
+    result = merged(DEMO, sweep)
+    runs = result["experiments"]["runs"]
+    assert all(runs[name] == run for name, run in DEMO["experiments"]["runs"].items())
+    assert {run.get("keep") for run in runs.values() if run["kind"] == "replacement"} == {0, 25, 50}
+    assert {run["add"] for run in runs.values() if run["kind"] == "augmentation"} == {25, 100}
+    assert len(result["detect"]["seeds"]) >= 5 and set(DEMO["detect"]["seeds"]) <= set(result["detect"]["seeds"])
+    assert result["detect"]["train"]["epoch_size"] == "baseline"
+    jobs = scheduled(copy_workflow(tmp_path / "work"), "--configfile", "config/sweep.yaml")
+    assert jobs["detect_train"] == len(runs) * len(result["detect"]["archs"]) * len(result["detect"]["seeds"])
