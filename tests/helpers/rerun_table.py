@@ -129,6 +129,10 @@ change("experiments.runs.<name>.kind",
        {"experiments": {"runs": {"ablation_50": {"kind": "replacement", "set": "tarmac_canny"}}}},
        "`ablation_50`: replacement (set tarmac_canny)")
 change("experiments.runs.<name>.keep", value=30)
+# the demo runs no augmentation (config/sweep.yaml does): a change of `add` is one run added
+change("experiments.runs.<name>.add",
+       {"experiments": {"runs": {"augment_25": {"kind": "augmentation", "add": 25, "set": "tarmac_canny"}}}},
+       "a run `augment_25` added")
 change("experiments.runs.<name>.set",
        {"experiments": {"runs": {"replacement_50": {"set": "random_uncond"}}}},
        "`replacement_50`: random_uncond")
@@ -178,6 +182,7 @@ NOTES = [
     (r"detect\.pretrain\.", "read only when `detect.start` is `pretrain`"),
     (r"detect\.train\.(device|workers)", "where and how a training runs (command line): reruns nothing"),
     (r"detect\.train\.focal_alpha", "read only where `focal_gamma` > 0 (default or an experiment's)"),
+    (r"detect\.train\.epoch_size", "not the pre-training's (its epochs show its own images)"),
     (r"detect\.train\.", "also the pre-training's when `detect.start` is `pretrain`, unless overridden"),
 ]
 

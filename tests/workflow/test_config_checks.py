@@ -192,9 +192,11 @@ def test_a_nulled_run_set_or_model_is_removed_and_a_run_may_not_use_a_removed_se
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump({"inpaint": {"sets": {"random_uncond": None}},
                                     "diffusion": {"models": {"uncond": None}},
-                                    "experiments": {"runs": {"augment_25": None}}}))
+                                    "experiments": {"runs": {"ablation_50": None}}}))
     jobs = job_counts(snakemake(workdir, "-n", *TINY, str(path)).stdout)
-    assert jobs["dataset"] == 14 and jobs["finetune"] == 2, jobs  # canny, and tiny.yaml's mask
+    runs = len(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]["runs"])
+    # the demo's runs and tiny.yaml's one, less the nulled one
+    assert jobs["dataset"] == runs + 1 - 1 and jobs["finetune"] == 2, jobs  # canny, and tiny.yaml's mask
     path.write_text(yaml.safe_dump({"inpaint": {"sets": {"tarmac_canny": None}}}))
     result = snakemake(workdir, "-n", *TINY, str(path), check=False)
     assert result.returncode != 0 and "tarmac_canny" in result.stdout + result.stderr

@@ -77,8 +77,8 @@ PARAM_CHANGES = [
     ({"detect": {"train": {"device": "cpu", "workers": 1}}}, set()),
     ({"diffusion": {"finetune": {"checkpoint_every": 2}}}, set()),
     ({"diffusion": {"cherry_picker": {"iterations": 3}}}, {"cherry_picker"}),
-    ({"experiments": {"runs": {"ablation_25": {"focal_gamma": 1.0}}}},
-     {"detect_train[experiment=ablation_25]"}),
+    ({"experiments": {"runs": {"ablation_50": {"focal_gamma": 1.0}}}},
+     {"detect_train[experiment=ablation_50]"}),
 ]
 # One library module of each stage besides the commands (which are all edited): the rules whose
 # code closure holds it rerun, and no others (workflow/detect/params.py: none, it is params).

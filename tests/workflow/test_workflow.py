@@ -61,7 +61,10 @@ CONTRACTS = [
         "image labels tile_id crop_id xmin ymin xmax ymax set index source_set source_index gate_score"
         " accepted",
     ),
-    ("results/report/ap.csv", "report.smk", "arch experiment kind seed ap50 ap50_95"),
+    ("results/report/ap.csv", "report.smk",
+     "arch experiment kind seed ap50 ap50_95 train_images epoch_images epochs optimizer_steps images_seen"),
+    ("results/report/comparisons.csv", "report.smk",
+     "arch comparison a b seeds mean_diff ci_low ci_high half_width diff_std seeds_to_resolve"),
     (
         "results/report/synthetic_quality.csv",
         "report.smk",
@@ -112,6 +115,20 @@ def test_tiny_run_writes_the_contracted_manifests(tiny_workflow, pattern, rule_f
         for column in set(PATH_COLUMNS) & set(rows[0]):
             lost = [row[column] for row in rows if not (tiny_workflow / row[column]).exists()]
             assert not lost, f"{path.name}: {len(lost)} {column} paths missing, e.g. {lost[0]}"
+
+
+@pytest.mark.slow
+def test_every_training_of_an_arch_runs_the_baselines_steps(tiny_workflow):
+    """detect.train.epoch_size baseline: whatever its dataset holds, every training shows the
+    baseline's training images per epoch, so all run the same optimizer steps."""
+    with (tiny_workflow / "results/report/ap.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    baseline = next(row for row in rows if row["kind"] == "baseline")
+    assert len({row["train_images"] for row in rows}) > 1  # the datasets differ in size ...
+    for row in rows:  # ... not in what they train for
+        assert row["epoch_images"] == baseline["train_images"], row
+        assert (row["epochs"], row["optimizer_steps"], row["images_seen"]) == (
+            baseline["epochs"], baseline["optimizer_steps"], baseline["images_seen"]), row
 
 
 @pytest.mark.slow
