@@ -67,6 +67,10 @@ def test_plots_are_written(table, tmp_path):
     for name in ("bars.png", "sweeps.png"):
         image = cv2.imread(str(tmp_path / name))
         assert image is not None and image.shape[0] > 300 and image.std() > 5
+    # a config without augmentation (the demo's) draws no empty augmentation row
+    report.plot_sweeps(summary[summary["kind"] != "augmentation"], tmp_path / "kept.png", {"tarmac_paste"})
+    both, kept = cv2.imread(str(tmp_path / "sweeps.png")), cv2.imread(str(tmp_path / "kept.png"))
+    assert kept.shape[0] < 0.6 * both.shape[0]
 
 
 def metrics_json(path, arch, experiment, seed, ap50):

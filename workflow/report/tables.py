@@ -156,14 +156,16 @@ def family_positions(labels: list[str]) -> list[int]:
 
 
 def plot_sweeps(summary: pd.DataFrame, path: Path, paste_sets: set[str]) -> None:
-    """Rows: arch x (% real kept | synthetic added); columns: AP50 | AP50:95; mean +- std."""
+    """Rows: arch x (% real kept | synthetic added), the sweeps the config runs (both rows when it
+    runs neither); columns: AP50 | AP50:95; mean +- std."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     archs = list(dict.fromkeys(zip(summary["arch"], summary["family"])))
-    panels = [(arch, family, kinds) for arch, family in archs for kinds in PANELS]
+    run = [kinds for kinds in PANELS if summary["kind"].isin(kinds[-1:]).any()] or list(PANELS)
+    panels = [(arch, family, kinds) for arch, family in archs for kinds in run]
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 3.6 * len(panels)), squeeze=False)
     for row, (arch, family, kinds) in enumerate(panels):
         baseline_x, xlabel = PANELS[kinds]
