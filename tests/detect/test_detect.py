@@ -70,6 +70,10 @@ def test_curve_rows_read_the_target_by_class_index():
 def test_train_settings_pin_the_optimizer():
     with pytest.raises(ValueError, match="optimizer"):
         TrainSettings(**train_args(optimizer="auto"))
+    with pytest.raises(ValueError, match="detect.train.ema_decay"):
+        TrainSettings(**train_args(ema_decay=1.0))
+    with pytest.raises(ValueError, match="detect.train.ema_tau"):
+        TrainSettings(**train_args(ema_tau=0))
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +186,36 @@ def test_one_epoch_training_writes_metrics(tmp_path):
     assert torch.allclose(before, after, atol=1e-3)
 
 
+def test_the_saved_weights_average_at_the_configured_decay(tmp_path):
+    """ema_decay 0: best.pt holds the last step's weights; 0.99 from the first step (ema_tau
+    tiny): the average moves a hundredth of the way, so the class head stays near its start."""
+    from workflow.datasets import build as datasets
+
+    tiles = write_detect_tiles(tmp_path / "tiles", {"train": [1, 2, 1, 1], "val": [1], "test": [1]})
+    settings = {"classes": {"names": list(NAMES), "target": "plane"}, "seed": 0,
+                "experiment": {"kind": "baseline"}}
+    datasets.main(["--settings", json.dumps(settings), "--experiment", "baseline",
+                   "--detect-tiles", str(tiles), "--out", str(tmp_path / "ds")])
+    start = tmp_path / "start"
+    head = "model.22.cv3.0.2.weight"
+    moved = {}
+    for name, decay in (("start", 0.0), ("last", 0.0), ("averaged", 0.99)):
+        # each batch of 2 is an optimizer step (nbs 2): 4 steps in 2 epochs
+        train = train_args(epochs=2, imgsz=64, batch=2, nbs=2, lr0=0.05, warmup_epochs=0, val=False,
+                           epoch_size="dataset", ema_decay=decay, ema_tau=1e-6)
+        out = tmp_path / name
+        args = ["--settings", json.dumps({"train": train, "target": "plane"}), "--data",
+                str(tmp_path / "ds" / "data.yaml"), "--arch", "yolov8n", "--seed", "0",
+                "--config-dir", str(tmp_path / "cfg"), "--out", str(out)]
+        detect.main(args + (["--weights", str(start / "weights" / "best.pt")] if name != "start" else []))
+        if name != "start":
+            before = detect.start_model(start / "weights" / "best.pt", "yolov8n").model.state_dict()[head].float()
+            after = detect.start_model(out / "weights" / "best.pt", "yolov8n").model.state_dict()[head].float()
+            moved[name] = float((after - before).norm())
+    assert moved["last"] > 0
+    assert moved["averaged"] < 0.1 * moved["last"]
+
+
 def test_schema_enums_are_the_modules():
     from pathlib import Path
 
@@ -202,6 +236,38 @@ def test_focal_alpha_is_needed_only_with_a_focal_loss():
     with pytest.raises(ValueError, match="detect.train.focal_alpha': missing"):
         TrainSettings(**{**base, "focal_gamma": 1.5})
     assert TrainSettings(**{**base, "focal_gamma": 1.5, "focal_alpha": 0.5}).focal_alpha == 0.5
+
+
+def test_every_training_setting_shapes_the_request(tmp_path):
+    """A finished run is kept only for the very settings it was made with: changing any
+    TrainSettings field, ultralytics' or the workflow's own, redoes it."""
+    import dataclasses
+
+    import torch
+
+    def request_of(settings):  # as detect.train builds it
+        requested = {"data": "d.yaml", "seed": 0, **settings.overrides()}
+        return detect.training_request(requested, settings, "yolov8n", None, 81)
+
+    settings = TrainSettings(**train_args(focal_alpha=0.25))
+    request = request_of(settings)
+    (tmp_path / "weights").mkdir()
+    torch.save({"epoch": -1}, tmp_path / "weights" / "last.pt")
+    (tmp_path / "weights" / "best.pt").touch()
+    (tmp_path / REQUEST_FILE).write_text(json.dumps(request))
+    assert resume_state(tmp_path, request) == "done"
+    changed = {"optimizer": "Adam", "val": True, "class_aware": True, "epoch_size": "dataset"}
+    for field in dataclasses.fields(TrainSettings):
+        value = getattr(settings, field.name)
+        if field.name in changed:
+            other = changed[field.name]
+        elif isinstance(value, float):
+            other = value * 0.5 if value else 0.5
+        else:
+            other = value + 1
+        assert other != value, field.name
+        again = dataclasses.replace(settings, **{field.name: other})
+        assert resume_state(tmp_path, request_of(again)) == "fresh", field.name
 
 
 def test_a_killed_run_resumes_only_with_the_same_request(tmp_path):

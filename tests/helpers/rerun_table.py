@@ -161,6 +161,7 @@ change("detect.pretrain.split.fractions.test",
 change("detect.train.imgsz", value=160)
 change("detect.train.device", value="cpu")
 change("detect.train.focal_gamma", value=1.5)
+change("detect.train.ema_decay", value=0.95)
 
 # What the table says beside a key: what its effect depends on, or why it reruns nothing.
 NOTES = [

@@ -43,6 +43,10 @@ class TrainSettings:
     focal_gamma: float  # 0: ultralytics' BCE; > 0: FocalLoss(gamma, alpha) instead
     class_aware: bool  # training images drawn by class weights (workflow.detect.sampling)
     epoch_size: str  # EPOCH_SIZES: what one epoch shows (workflow.detect.sampling)
+    # The weights' exponential moving average, which best.pt and last.pt hold: at optimizer step
+    # k its decay is ema_decay * (1 - exp(-k / ema_tau)) (ultralytics' ModelEMA: 0.9999, 2000)
+    ema_decay: float
+    ema_tau: float
     focal_alpha: float | None = None  # passed only with focal_gamma > 0 (workflow/detect/params.py)
 
     def __post_init__(self):
@@ -55,13 +59,17 @@ class TrainSettings:
                              "true or false")
         if self.epoch_size not in EPOCH_SIZES:
             raise ValueError(f"config key 'detect.train.epoch_size': {self.epoch_size!r}; allowed {EPOCH_SIZES}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"config key 'detect.train.ema_decay': {self.ema_decay}; need 0 <= decay < 1")
+        if not self.ema_tau > 0:
+            raise ValueError(f"config key 'detect.train.ema_tau': {self.ema_tau}; need > 0 (optimizer steps)")
         if self.focal_gamma > 0 and self.focal_alpha is None:
             raise ValueError(f"config key 'detect.train.focal_alpha': missing (focal_gamma is "
                              f"{self.focal_gamma}, so the focal loss needs its alpha)")
 
     def overrides(self) -> dict:
         """Keyword arguments of ultralytics' `train` taken from these settings."""
-        skip = {"focal_gamma", "focal_alpha", "class_aware", "epoch_size"}
+        skip = {"focal_gamma", "focal_alpha", "class_aware", "epoch_size", "ema_decay", "ema_tau"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 

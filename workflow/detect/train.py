@@ -59,6 +59,15 @@ def start_model(weights: Path, arch: str):
     return model
 
 
+def training_request(requested: dict, settings: TrainSettings, arch: str, weights: Path | None,
+                     epoch_images: int | None) -> dict:
+    """What shapes a run (REQUEST_FILE, workflow.detect.resume): ultralytics' arguments and every
+    training setting, ours as well (a run made with another ema_decay or focal loss is redone,
+    never resumed or kept), the arch, the starting weights and the images per epoch."""
+    return {**requested, **dataclasses.asdict(settings), "arch": arch,
+            "weights": str(weights) if weights else None, "epoch_images": epoch_images}
+
+
 def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Path | None,
           out: Path, threads: int, runtime: Runtime = Runtime(), target: str | None = None,
           epoch_images: int | None = None) -> tuple[str, str]:
@@ -76,9 +85,7 @@ def train(data: Path, arch: str, seed: int, settings: TrainSettings, weights: Pa
     requested = dict(data=str(data), seed=seed, deterministic=True, project=str(out.parent),
                      name=out.name, exist_ok=True, amp=device != "cpu", device=device,
                      workers=runtime.workers, plots=False, verbose=False, **settings.overrides())
-    request = dict(requested, arch=arch, weights=str(weights) if weights else None,
-                   focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha,
-                   class_aware=settings.class_aware, epoch_images=epoch_images)
+    request = training_request(requested, settings, arch, weights, epoch_images)
     state = resume_state(out, request)
     log.info("training %s seed %d into %s: %s", arch, seed, out, state)
     if state == "done":

@@ -1,6 +1,7 @@
 """The DetectionTrainer of every training here (`workflow_trainer`): no label cache, the focal
-criterion (`focal_loss_class`), each epoch's draw of training images (workflow.detect.sampling)
-and the target's validation AP after each epoch (CURVE_FILE, `target_row`: the learning curve).
+criterion (`focal_loss_class`), each epoch's draw of training images (workflow.detect.sampling),
+the weights' moving average at the configured decay (`ema_decay`) and the target's validation AP
+after each epoch (CURVE_FILE, `target_row`: the learning curve).
 
 `detect.train.device` may list GPUs ("0,1,2,3"): ultralytics then trains with its own DDP, in
 processes it starts from the trainer's class (pickled with cloudpickle), so everything this
@@ -9,6 +10,7 @@ module changes in ultralytics is installed by the trainer class itself.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from workflow.detect.offline import disable_label_cache
@@ -46,6 +48,17 @@ def focal_loss_class():
     return FocalDetectionLoss
 
 
+def ema_decay(decay: float, tau: float):
+    """The decay of the weights' moving average at optimizer step k, decay * (1 - exp(-k / tau)):
+    ultralytics' ModelEMA form, whose own 0.9999 and 2000 steps average nothing in a training of a
+    few hundred steps (at step 180 its decay is 0.09, so the saved weights are the last step's)."""
+
+    def at(updates: int) -> float:
+        return decay * (1 - math.exp(-updates / tau))
+
+    return at
+
+
 CURVE_FILE = "target_curve.csv"  # in a training's folder: the target's AP at each validation
 
 
@@ -64,13 +77,21 @@ def workflow_trainer(settings: TrainSettings, target: str | None = None, epoch_i
     """The DetectionTrainer of every training here: no label cache (disable_label_cache), the
     focal criterion when focal_gamma > 0 (installed once the model has its args), the training
     images drawn by workflow.detect.sampling when sampling class-aware or in epochs of
-    `epoch_images` images (else ultralytics' shuffled loader), and the target's validation AP
+    `epoch_images` images (else ultralytics' shuffled loader), the moving average of the weights
+    at settings.ema_decay and ema_tau (set at every epoch's start, so that a resumed run or
+    ultralytics' NaN recovery, which rebuild the average, keep it), and the target's validation AP
     appended to CURVE_FILE after each validation (the learning curve). All of it happens in the
     trainer class itself, so ultralytics' DDP processes, which rebuild the trainer from its
     class, get it as well."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
     gamma, alpha = settings.focal_gamma, settings.focal_alpha
+    decay = ema_decay(settings.ema_decay, settings.ema_tau)
+
+    def set_ema_decay(trainer):
+        if trainer.ema is not None:
+            trainer.ema.decay = decay
+
     loss_class = focal_loss_class() if gamma > 0 else None
     base = DetectionTrainer
     if settings.class_aware or epoch_images is not None:
@@ -80,6 +101,7 @@ def workflow_trainer(settings: TrainSettings, target: str | None = None, epoch_i
         def __init__(self, *args, **kwargs):
             disable_label_cache()
             super().__init__(*args, **kwargs)
+            self.add_callback("on_train_epoch_start", set_ema_decay)
 
         def set_model_attributes(self):
             super().set_model_attributes()
