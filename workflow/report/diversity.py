@@ -28,7 +28,9 @@ SIDE = 16  # px of the descriptor's grey image
 def describe(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(S, S[, 3]) uint8 plane image and (S, S) bool mask -> unit vector of SIDE * SIDE: the
     grey shading inside the mask, centred on its mean there (so that outside, 0, is the plane's
-    mean and the outline itself weighs little), area-reduced."""
+    mean and the outline itself weighs little), area-reduced. In float64: near 0, the distance
+    sqrt(2 - 2 cos) loses what float32 holds of the cosine (a copy would lie ~1e-3 from its
+    source rather than at 0)."""
     grey = cv2.cvtColor(to_rgb(image), cv2.COLOR_RGB2GRAY).astype(np.float64)
     shading = np.zeros_like(grey)
     if mask.any():
@@ -54,9 +56,8 @@ def nearest(points: np.ndarray, reference: np.ndarray, own: np.ndarray | None = 
             rows: np.ndarray | None = None) -> np.ndarray:
     """Per point, the distance to the nearest reference vector (unit vectors); with `own` (a
     bank row per point) and `rows` (a bank row per reference vector), a point's own row is left
-    out. In float64: near 0, 2 - 2 cos loses what float32 holds of the cosine (a copy would lie
-    at ~1e-3 rather than 0)."""
-    squared = 2.0 - 2.0 * points.astype(np.float64) @ reference.T.astype(np.float64)
+    out."""
+    squared = 2.0 - 2.0 * points @ reference.T
     if own is not None:
         squared[own[:, None] == rows[None, :]] = np.inf
     return np.sqrt(np.clip(squared.min(axis=1), 0, None))
